@@ -1,0 +1,93 @@
+"""Kernel registry: for each op, the backends that implement it.
+
+One registry, one place. `get(op, backend)` returns the callable; an unknown op or backend, or a
+backend whose package is missing, raises `KernelUnavailable` with the valid names or the install
+command, never a silent fallback. Entries are import paths so that optional peers (mamba-ssm, fla,
+causal-conv1d, flash-attn) are imported only when asked for.
+
+Every backend of an op takes the same arguments as the op's reference (`kernels/<op>/reference.py`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+# op -> backend -> "module:function"
+REGISTRY: dict[str, dict[str, str]] = {
+    "ssd": {
+        "torch": "kernels.ssd.reference:ssd_ref",
+        "triton": "kernels.ssd:ssd",
+        "mamba_ssm": "kernels.ssd.peers:ssd_mamba_ssm",
+        "fla": "kernels.ssd.peers:ssd_fla",
+    },
+    "ssd_step": {
+        "torch": "kernels.ssd_step.reference:ssd_step_ref",
+        "triton": "kernels.ssd_step:ssd_step",
+    },
+    "selective_scan": {
+        "torch": "kernels.selective_scan.reference:selective_scan_ref",
+        "triton": "kernels.selective_scan:selective_scan",
+        "mamba_ssm": "kernels.selective_scan.peers:selective_scan_mamba_ssm",
+    },
+    "selective_scan_step": {
+        "torch": "kernels.selective_scan.reference:selective_scan_step_ref",
+        "triton": "kernels.selective_scan:selective_scan_step",
+    },
+    "conv1d": {
+        "torch": "kernels.conv1d.reference:causal_conv1d_ref",
+        "triton": "kernels.conv1d:causal_conv1d",
+        "causal_conv1d": "kernels.conv1d.peers:causal_conv1d_peer",
+    },
+    "conv1d_step": {
+        "torch": "kernels.conv1d.reference:causal_conv1d_step_ref",
+        "triton": "kernels.conv1d:causal_conv1d_step",
+    },
+}
+
+# Backends that live outside this project, with the command that installs them.
+PEER_INSTALL = {
+    "mamba_ssm": "pip install causal-conv1d mamba-ssm --no-build-isolation (needs nvcc; ~9 min)",
+    "fla": "pip install fla-core",
+    "causal_conv1d": "pip install causal-conv1d --no-build-isolation (needs nvcc)",
+}
+
+
+class KernelUnavailable(ValueError):
+    """The requested op/backend does not exist or cannot be imported here."""
+
+
+def ops() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def backends(op: str) -> list[str]:
+    if op not in REGISTRY:
+        raise KernelUnavailable(f"unknown kernel op {op!r}; valid ops: {', '.join(ops())}")
+    return sorted(REGISTRY[op])
+
+
+def get(op: str, backend: str) -> Callable:
+    """The callable implementing `op` on `backend`; raises KernelUnavailable with a reason."""
+    valid = backends(op)
+    if backend not in valid:
+        raise KernelUnavailable(
+            f"unknown backend {backend!r} for kernel op {op!r}; valid backends: {', '.join(valid)}"
+        )
+    module_name, func_name = REGISTRY[op][backend].split(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, func_name)
+    except ImportError as exc:
+        hint = PEER_INSTALL.get(backend)
+        why = f"install it with: {hint}" if hint else f"import failed: {exc}"
+        raise KernelUnavailable(f"kernel backend {backend!r} for {op!r} is unavailable: {why}") from exc
+
+
+def unavailable_reason(op: str, backend: str) -> str | None:
+    """None when `get(op, backend)` would succeed, else the reason it would not."""
+    try:
+        get(op, backend)
+    except KernelUnavailable as exc:
+        return str(exc)
+    return None
