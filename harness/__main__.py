@@ -1,0 +1,5 @@
+"""Entry point: `python -m harness [hydra overrides]` is the same as `ctxbench [overrides]`."""
+
+from harness.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Exceptions that map to a point's status, and the mapping itself."""
+
+from __future__ import annotations
+
+import traceback
+
+
+class InvalidOutput(RuntimeError):
+    """The fast path's output disagrees with the reference: the point is not a speed result."""
+
+
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+CUDA_ERROR_MARKERS = (
+    "cuda error",
+    "illegal memory access",
+    "device-side assert",
+    "cudnn_status",
+    "cublas_status",
+    "unspecified launch failure",
+    "misaligned address",
+)
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(status, reason) for an exception raised while measuring a point."""
+    import torch
+
+    message = f"{type(exc).__name__}: {exc}".strip()
+    lowered = message.lower()
+    if isinstance(exc, InvalidOutput):
+        return "invalid_output", message
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError) or any(
+        m in lowered for m in OOM_MARKERS
+    ):
+        return "oom", _first_line(message)
+    accelerator_error = getattr(torch, "AcceleratorError", None)
+    if (accelerator_error and isinstance(exc, accelerator_error)) or any(
+        m in lowered for m in CUDA_ERROR_MARKERS
+    ):
+        return "cuda_error", _first_line(message)
+    return "crashed", message
+
+
+def short_traceback(exc: BaseException, limit: int = 12) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0][:500] if message else message

@@ -1,0 +1,172 @@
+"""Timing per MEASUREMENT.md: cold start apart, warmup, min-count + min-duration repetition,
+raw samples kept, percentiles only where the sample count supports them.
+
+On a GPU each call is bracketed by CUDA events on the current stream; on the CPU by
+`time.perf_counter_ns` (the call is synchronous there). Host clocks only bound the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+L2_FLUSH_BYTES = 256 * 1024**2  # larger than any current L2 (H100: 50 MB)
+
+
+@dataclass
+class TimingConfig:
+    warmup: int = 3  # untimed calls after the cold one
+    min_reps: int = 10  # repeat until both min_reps and min_time_s are reached ...
+    min_time_s: float = 1.0
+    max_time_s: float = 10.0  # ... unless this cap is hit first (slow points)
+    max_reps: int = 2000
+    flush_l2: bool = True  # overwrite L2 before each timed call, as triton's do_bench does
+
+    def __post_init__(self) -> None:
+        for name in ("warmup", "min_reps", "max_reps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"timing.{name} must be >= 0, got {getattr(self, name)}")
+        if self.min_reps < 1 or self.max_reps < self.min_reps:
+            raise ValueError("timing: need 1 <= min_reps <= max_reps")
+        if self.max_time_s < self.min_time_s:
+            raise ValueError("timing.max_time_s must be >= timing.min_time_s")
+
+    @classmethod
+    def from_pairs(cls, pairs) -> "TimingConfig":
+        """Rebuild from a Point's frozen `timing` pairs."""
+        return cls(**dict(pairs))
+
+
+@dataclass
+class Samples:
+    cold_ms: float  # the first call: JIT, autotune, cuDNN plan, allocator growth
+    samples_ms: list[float] = field(default_factory=list)
+    warmup_calls: int = 0
+    stopped_by: str = ""  # min_reached | max_time | max_reps
+
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.samples_ms)
+
+
+def _clock(device: str):
+    """(start, stop, read) where read() returns the elapsed milliseconds of a start/stop pair."""
+    if device == "cuda":
+
+        def start():
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            return e
+
+        def read(a, b) -> float:
+            return a.elapsed_time(b)
+
+        return start, start, read
+
+    def stamp():
+        return time.perf_counter_ns()
+
+    return stamp, stamp, lambda a, b: (b - a) / 1e6
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_fn(fn: Callable[[], Any], timing: Any, device: str) -> Samples:
+    """Time `fn` per the repetition rules in `timing` (a TimingConfig or anything alike)."""
+    start, stop, read = _clock(device)
+    flush = None
+    if device == "cuda" and timing.flush_l2:
+        flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
+
+    synchronize(device)
+    a = start()
+    fn()
+    b = stop()
+    synchronize(device)
+    result = Samples(cold_ms=read(a, b))
+
+    # Warmup is bounded by time too: a 20 s call must not be warmed up three times.
+    t0 = time.perf_counter()
+    for _ in range(timing.warmup):
+        if time.perf_counter() - t0 > timing.max_time_s / 4:
+            break
+        fn()
+        result.warmup_calls += 1
+    synchronize(device)
+
+    t0 = time.perf_counter()
+    block = 1
+    while True:
+        pairs = []
+        for _ in range(block):
+            if flush is not None:
+                flush.zero_()
+            a = start()
+            fn()
+            pairs.append((a, stop()))
+        synchronize(device)
+        result.samples_ms.extend(read(a, b) for a, b in pairs)
+        n, total = len(result.samples_ms), sum(result.samples_ms)
+        elapsed = time.perf_counter() - t0
+        if n >= timing.min_reps and total >= timing.min_time_s * 1e3:
+            result.stopped_by = "min_reached"
+            break
+        if n >= timing.max_reps:
+            result.stopped_by = "max_reps"
+            break
+        if elapsed >= timing.max_time_s:
+            result.stopped_by = "max_time"
+            break
+        # Grow the block so that short calls are not dominated by host synchronisation.
+        per_call = max(total / n, 1e-3) / 1e3
+        remaining = max(timing.min_time_s - total / 1e3, 0.0)
+        block = int(min(max(timing.min_reps - n, remaining / per_call, 1), 64, timing.max_reps - n))
+        block = max(block, 1)
+    return result
+
+
+def min_count(q: float) -> int:
+    """Fewest samples for which the q-quantile is not just the maximum: 1 / (1 - q)."""
+    return math.ceil(1.0 / (1.0 - q) - 1e-9)
+
+
+def percentile(samples: list[float], q: float) -> float | None:
+    """Linear-interpolated q-quantile, or None when len(samples) < min_count(q)."""
+    if len(samples) < max(min_count(q), 1):
+        return None
+    xs = sorted(samples)
+    pos = q * (len(xs) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def summarize(samples: list[float]) -> dict[str, Any]:
+    """median / p90 / p99 with the count; an unsupported percentile is None with the reason."""
+    n = len(samples)
+    out: dict[str, Any] = {"count": n}
+    if n == 0:
+        out.update(median=None, p90=None, p99=None, mean=None, min=None, max=None, stdev=None)
+        out["null_reason"] = {"median": "no samples"}
+        return out
+    out["median"] = statistics.median(samples)
+    out["mean"] = statistics.fmean(samples)
+    out["min"] = min(samples)
+    out["max"] = max(samples)
+    out["stdev"] = statistics.stdev(samples) if n > 1 else None
+    reasons = {}
+    for name, q in (("p90", 0.90), ("p99", 0.99)):
+        out[name] = percentile(samples, q)
+        if out[name] is None:
+            reasons[name] = f"needs at least {min_count(q)} samples, have {n}"
+    if reasons:
+        out["null_reason"] = reasons
+    return out

@@ -1,0 +1,68 @@
+"""The child side: one spawned process measures one point and sends back one result.
+
+Everything that can fail (CUDA init, kernels, allocation) happens here, never in the
+orchestrator; a hard crash or a hang costs one point, not the sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Any
+
+from harness.errors import classify, short_traceback
+from harness.point import Point
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def device_facts(device: str) -> dict[str, Any]:
+    """What only an initialised device can tell; goes into the record."""
+    import torch
+
+    if device != "cuda":
+        return {"device": "cpu", "threads": torch.get_num_threads()}
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "device": "cuda",
+        "name": props.name,
+        "capability": [props.major, props.minor],
+        "sm_count": props.multi_processor_count,
+        "memory_bytes": props.total_memory,
+        "cudnn": torch.backends.cudnn.version(),
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+def measure(point: Point) -> dict[str, Any]:
+    """Run the point's measurement in this process; returns the result message."""
+    import suites
+
+    seed_everything(point.seed)
+    module = suites.get(point.suite)
+    t0 = time.perf_counter()
+    metrics = module.run(point)
+    return {"status": "ok", "reason": "", "measure_s": time.perf_counter() - t0, **metrics}
+
+
+def main(conn: Any, point_dict: dict[str, Any]) -> None:
+    """Spawned process entry: measure, send one message, exit."""
+    os.setpgrp()  # our own process group, so a timeout kills helpers we started too
+    point = Point.from_dict(point_dict)
+    try:
+        result = measure(point)
+        try:
+            result["device_facts"] = device_facts(point.device)
+        except Exception as exc:  # facts are a bonus; never turn a result into a failure
+            result["device_facts"] = {"error": repr(exc)}
+    except BaseException as exc:  # noqa: BLE001 - every failure is a result
+        status, reason = classify(exc)
+        result = {"status": status, "reason": reason, "traceback": short_traceback(exc)}
+    conn.send(result)
+    conn.close()

@@ -1,0 +1,27 @@
+"""Measurement registry: name -> module. Each module provides
+
+- `<Name>Config`: a dataclass of its settings (a section of the suite config),
+- `expand(ctx: harness.plan.PlanContext) -> list[Point]`,
+- `preflight(point, ctx) -> str | None` (the reason a point cannot run here, before any work),
+- `run(point) -> dict` executed inside an isolated worker: {"metrics", "samples", "cold", ...}.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+REGISTRY = {
+    "kernels": "suites.kernels",
+    "selftest": "suites.selftest",
+}
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get(name: str) -> ModuleType:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown measurement {name!r}; valid: {', '.join(names())}")
+    return importlib.import_module(REGISTRY[name])
