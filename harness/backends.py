@@ -13,9 +13,9 @@ from kernels import attention
 
 AUTO = {
     # cuDNN attention is ~1.8x FlashAttention-2 on Hopper (PEERS.md); older GPUs get FLASH.
-    "attention": lambda hw: ("cudnn" if hw.capability >= (9, 0) else "flash")
-    if hw.device == "cuda"
-    else "math",
+    "attention": lambda hw: (
+        ("cudnn" if hw.capability >= (9, 0) else "flash") if hw.device == "cuda" else "math"
+    ),
     "ssm": lambda hw: "triton" if hw.device == "cuda" else "torch",
     "conv": lambda hw: "triton" if hw.device == "cuda" else "torch",
 }
@@ -29,9 +29,8 @@ def valid_choices(kind: str) -> list[str]:
     return [*kernels.backends(REPRESENTATIVE_OP[kind]), "auto"]
 
 
-def resolve(cfg: BackendConfig, hw: Hardware) -> dict[str, str]:
-    """{"attention": ..., "ssm": ..., "conv": ...} with `auto` replaced; validated."""
-    out = {}
+def check_names(cfg: BackendConfig) -> None:
+    """Reject unknown backend names, whether or not this run's measurements use them."""
     for kind in ("attention", "ssm", "conv"):
         value = getattr(cfg, kind)
         if value not in valid_choices(kind):
@@ -39,6 +38,14 @@ def resolve(cfg: BackendConfig, hw: Hardware) -> dict[str, str]:
                 f"backend.{kind}: unknown value {value!r}; valid choices: "
                 f"{', '.join(valid_choices(kind))}"
             )
+
+
+def resolve(cfg: BackendConfig, hw: Hardware) -> dict[str, str]:
+    """{"attention": ..., "ssm": ..., "conv": ...} with `auto` replaced; validated."""
+    check_names(cfg)
+    out = {}
+    for kind in ("attention", "ssm", "conv"):
+        value = getattr(cfg, kind)
         out[kind] = AUTO[kind](hw) if value == "auto" else value
         reason = unavailable_reason(kind, out[kind], hw.device)
         if reason:

@@ -15,8 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-OPTIONAL_PACKAGES = ("flash-attn", "mamba-ssm", "causal-conv1d", "fla-core", "transformers", "lm-eval")
-CORE_PACKAGES = ("torch", "triton", "hydra-core", "omegaconf", "pandas", "matplotlib", "nvidia-ml-py")
+OPTIONAL_PACKAGES = (
+    "flash-attn",
+    "mamba-ssm",
+    "causal-conv1d",
+    "fla-core",
+    "transformers",
+    "lm-eval",
+)
+CORE_PACKAGES = (
+    "torch",
+    "triton",
+    "hydra-core",
+    "omegaconf",
+    "pandas",
+    "matplotlib",
+    "nvidia-ml-py",
+)
 
 
 @dataclass(frozen=True)
@@ -98,7 +113,9 @@ def detect(device: str = "auto", gpus: object = "all") -> Hardware:
     if device == "cpu":
         return Hardware("cpu", (), host_memory_bytes(), platform.processor() or "cpu", tuple(notes))
     if device != "cuda":
-        raise ValueError(f"hardware.device: unknown value {device!r}; valid choices: auto, cuda, cpu")
+        raise ValueError(
+            f"hardware.device: unknown value {device!r}; valid choices: auto, cuda, cpu"
+        )
     if not found:
         raise ValueError(f"hardware.device=cuda but no GPU is usable: {why}")
     if gpus not in ("all", None):
@@ -156,8 +173,13 @@ def environment(hw: Hardware) -> dict[str, object]:
         "device_name": hw.name,
         "device_memory_bytes": hw.memory_bytes,
         "gpus": [
-            {"index": g.index, "name": g.name, "memory_bytes": g.memory_bytes,
-             "capability": list(g.capability), "uuid": g.uuid}
+            {
+                "index": g.index,
+                "name": g.name,
+                "memory_bytes": g.memory_bytes,
+                "capability": list(g.capability),
+                "uuid": g.uuid,
+            }
             for g in hw.gpus
         ],
         "driver": driver_version(),

@@ -36,7 +36,9 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker exited with code {exitcode} before sending a result"
 
 
-def run_isolated(point: Point, timeout_s: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_isolated(
+    point: Point, timeout_s: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Measure `point` in a spawned worker. Always returns a result dict with a status."""
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import suites
 from harness import config as C
+from harness.backends import check_names
 from harness.backends import resolve as resolve_backends
 from harness.env import Hardware
 from harness.point import Pairs, Point, freeze
@@ -53,6 +54,7 @@ def context(cfg: C.Config, hw: Hardware, size: str) -> PlanContext:
         C.check_choice("suite.measure", name, suites.names())
     for status in cfg.run.retry:
         C.check_choice("run.retry", status, C.STATUSES)
+    check_names(cfg.backend)
     uses_models = any(getattr(suites.get(n), "USES_MODELS", False) for n in cfg.suite.measure)
     models = list(cfg.models) if cfg.models is not None else list(cfg.suite.models)
     if uses_models and not models:

@@ -65,7 +65,8 @@ class Point:
     def label(self) -> str:
         backends = f" [{','.join(v for _, v in self.backends)}]" if self.backends else ""
         size = f" {self.size}" if self.size else ""
-        return f"{self.suite}:{self.model}{size}{backends} L={format_length(self.context)} B={self.batch}"
+        where = f"L={format_length(self.context)} B={self.batch}"
+        return f"{self.suite}:{self.model}{size}{backends} {where}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -41,8 +41,9 @@ def config_hash(resolved: dict[str, Any], hw: Hardware) -> str:
     """What makes two runs the same run: the config (minus run.*) and the device."""
     keyed = {k: v for k, v in resolved.items() if k != "run"}
     keyed["run_seed"] = resolved.get("run", {}).get("seed")
-    payload = json.dumps({"config": keyed, "device": hw.device, "device_name": hw.name},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"config": keyed, "device": hw.device, "device_name": hw.name}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:10]
 
 
@@ -72,14 +73,19 @@ def _manifest(p: Prepared, store: Store) -> dict[str, Any]:
             "config": p.resolved,
             "config_hash": p.config_hash,
             "env": environment(p.hw),
-            "plan": {"points": len(p.planned),
-                     "preflight_skipped": sum(1 for x in p.planned if x.skip_reason)},
+            "plan": {
+                "points": len(p.planned),
+                "preflight_skipped": sum(1 for x in p.planned if x.skip_reason),
+            },
             "sessions": [],
             "timings_s": {},
         }
     elif manifest.get("config_hash") != p.config_hash:
-        print(f"warning: run {p.run_id} was started with another config; "
-              "its manifest keeps the first one", file=sys.stderr)
+        print(
+            f"warning: run {p.run_id} was started with another config; "
+            "its manifest keeps the first one",
+            file=sys.stderr,
+        )
     manifest["sessions"].append(session)
     return manifest
 
@@ -88,11 +94,13 @@ def execute(p: Prepared) -> Path:
     run_dir = Path(p.cfg.run.results_dir) / p.run_id
     store = Store(run_dir)
     if store.quarantined:
-        print(f"set aside {store.quarantined} torn record line(s) in {run_dir.name}/records.torn.jsonl")
+        print(f"set aside {store.quarantined} torn record line(s) in records.torn.jsonl")
     manifest = _manifest(p, store)
     store.write_manifest(manifest)
-    print(f"run {p.run_id}: {len(p.planned)} points on {p.hw.name} ({p.hw.device}); "
-          f"results in {run_dir}")
+    print(
+        f"run {p.run_id}: {len(p.planned)} points on {p.hw.name} ({p.hw.device}); "
+        f"results in {run_dir}"
+    )
 
     runner = Runner(store, p.run_id, p.cfg.suite.timeout_s, retry=p.cfg.run.retry)
     progress = make_progress(len(p.planned), p.cfg.run.progress)

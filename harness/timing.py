@@ -38,7 +38,7 @@ class TimingConfig:
             raise ValueError("timing.max_time_s must be >= timing.min_time_s")
 
     @classmethod
-    def from_pairs(cls, pairs) -> "TimingConfig":
+    def from_pairs(cls, pairs) -> TimingConfig:
         """Rebuild from a Point's frozen `timing` pairs."""
         return cls(**dict(pairs))
 

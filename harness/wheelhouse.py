@@ -21,10 +21,14 @@ import tempfile
 from pathlib import Path
 
 DEFAULT_EXCLUDE = ["torch", "triton", "nvidia-*", "cuda-*"]
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-             "manylinux2014_x86_64", "manylinux1_x86_64"]
-ALWAYS = ["setuptools", "wheel"]  # to build the editable install offline
-MISSING = re.compile(r"(?:No matching distribution found for|satisfies the requirement) ([A-Za-z0-9_.\-]+)")
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+]
+ALWAYS = ["setuptools", "wheel"]  # build the editable install offline: never left out
 
 
 def canonical(name: str) -> str:
@@ -42,26 +46,42 @@ def target_args(py: str) -> list[str]:
     return args
 
 
-def resolve(requirements: list[str], py: str, dest: Path) -> list[dict]:
-    """The full dependency closure for the target Python; sdist-only packages are built here."""
-    built: set[str] = set()
+def resolve(requirements: list[str]) -> list[tuple[str, str]]:
+    """(name, version) of the full dependency closure, resolved by pip here (dry run)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        while True:
-            out = pip("install", "--dry-run", "--ignore-installed", "--quiet", "--report",
-                      str(report), "--target", str(Path(tmp) / "t"), "--find-links", str(dest),
-                      *target_args(py), *requirements)
-            if out.returncode == 0:
-                return json.loads(report.read_text())["install"]
-            match = MISSING.search(out.stderr)
-            name = match.group(1) if match else None
-            if not name or canonical(name) in built:
-                sys.exit(f"wheelhouse: cannot resolve for Python {py}:\n{out.stderr[-3000:]}")
-            print(f"building a pure-Python wheel of {name} (published as source only)")
-            wheel = pip("wheel", "--no-deps", "--quiet", "-w", str(dest), name)
-            if wheel.returncode != 0:
-                sys.exit(f"wheelhouse: building {name} failed:\n{wheel.stderr[-3000:]}")
-            built.add(canonical(name))
+        out = pip(
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(report),
+            *requirements,
+        )
+        if out.returncode != 0:
+            sys.exit(f"wheelhouse: cannot resolve the requirements:\n{out.stderr[-3000:]}")
+        items = json.loads(report.read_text())["install"]
+    return [(i["metadata"]["name"], i["metadata"]["version"]) for i in items]
+
+
+def fetch(name: str, version: str, py: str, dest: Path) -> str:
+    """A wheel of name==version for the target Python: downloaded, or built here when the
+    package is published as source only (fine for pure Python; compiled ones are reported)."""
+    spec = f"{name}=={version}"
+    out = pip("download", "--no-deps", "--quiet", "-d", str(dest), *target_args(py), spec)
+    if out.returncode == 0:
+        return "downloaded"
+    built = pip("wheel", "--no-deps", "--quiet", "-w", str(dest), spec)
+    if built.returncode != 0:
+        sys.exit(
+            f"wheelhouse: no wheel of {spec} for Python {py}, and building one failed:\n"
+            f"{built.stderr[-2000:]}"
+        )
+    wheel = sorted(dest.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl"))
+    if wheel and not wheel[-1].name.endswith("-py3-none-any.whl"):
+        sys.exit(f"wheelhouse: {spec} is compiled and has no wheel for Python {py}")
+    return "built"
 
 
 def main() -> None:
@@ -79,23 +99,19 @@ def main() -> None:
             name = re.split(r"[=<>@ ;\[]", line.strip(), maxsplit=1)[0]
             if name and not name.startswith("#"):
                 exclude.append(name)
-    requirements = [*project_requirements(), *ALWAYS]
-    closure = resolve(requirements, args.python_version, dest)
-    wanted = []
-    for item in closure:
-        name, version = item["metadata"]["name"], item["metadata"]["version"]
-        if any(fnmatch.fnmatch(canonical(name), canonical(pat)) for pat in exclude):
+    closure = resolve([*project_requirements(), *ALWAYS])
+    for name, version in closure:
+        excluded = any(fnmatch.fnmatch(canonical(name), canonical(p)) for p in exclude)
+        if excluded and canonical(name) not in ALWAYS:
             continue
         if list(dest.glob(f"{canonical(name).replace('-', '_')}-{version}-*.whl")):
             continue
-        wanted.append(f"{name}=={version}")
-    if wanted:
-        out = pip("download", "--no-deps", "--quiet", "-d", str(dest), "--find-links", str(dest),
-                  *target_args(args.python_version), *wanted)
-        if out.returncode != 0:
-            sys.exit(f"wheelhouse: download failed:\n{out.stderr[-3000:]}")
-    print(f"wheelhouse: {len(list(dest.glob('*.whl')))} wheels in {args.dest} for Python "
-          f"{args.python_version} (left out: {', '.join(exclude)})")
+        how = fetch(name, version, args.python_version, dest)
+        print(f"{how:>10} {name}=={version}")
+    print(
+        f"wheelhouse: {len(list(dest.glob('*.whl')))} wheels in {args.dest} for Python "
+        f"{args.python_version} ({len(exclude)} names left out: {', '.join(exclude[:6])}, ...)"
+    )
 
 
 def project_requirements() -> list[str]:

@@ -88,8 +88,16 @@ def _ssd_inputs(cfg, B, T, dtype, device):
 def _ssd_run(fn, x, lo=0, hi=None, **kw):
     s = slice(lo, hi)
     return fn(
-        x["x"][:, s], x["dt"][:, s], x["A"], x["B"][:, s], x["C"][:, s],
-        chunk_size=x["chunk_size"], D=x["D"], dt_bias=x["dt_bias"], dt_softplus=True, **kw,
+        x["x"][:, s],
+        x["dt"][:, s],
+        x["A"],
+        x["B"][:, s],
+        x["C"][:, s],
+        chunk_size=x["chunk_size"],
+        D=x["D"],
+        dt_bias=x["dt_bias"],
+        dt_softplus=True,
+        **kw,
     )
 
 
@@ -141,8 +149,15 @@ def _scan_inputs(cfg, B, T, dtype, device):
 def _scan_run(fn, x, hi=None):
     s = slice(0, hi)
     return fn(
-        x["u"][:, s], x["delta"][:, s], x["A"], x["B"][:, s], x["C"][:, s], D=x["D"],
-        z=x["z"][:, s], delta_bias=x["delta_bias"], delta_softplus=True,
+        x["u"][:, s],
+        x["delta"][:, s],
+        x["A"],
+        x["B"][:, s],
+        x["C"][:, s],
+        D=x["D"],
+        z=x["z"][:, s],
+        delta_bias=x["delta_bias"],
+        delta_softplus=True,
     )
 
 
@@ -194,8 +209,12 @@ def _conv_check(backend, x, out, cfg):
         start = max(lo - (W - 1), 0)
         seg = x["x"][:, start : lo + w].float()
         ref = F.silu(
-            F.conv1d(F.pad(seg.transpose(1, 2), (W - 1, 0)), x["weight"].float()[:, None],
-                     x["bias"].float(), groups=seg.shape[-1])
+            F.conv1d(
+                F.pad(seg.transpose(1, 2), (W - 1, 0)),
+                x["weight"].float()[:, None],
+                x["bias"].float(),
+                groups=seg.shape[-1],
+            )
         ).transpose(1, 2)[:, lo - start :]
         errs.append(rel_err(out[:, lo : lo + w], ref))
     return max(errs)

@@ -114,8 +114,11 @@ def preflight(point: Point, ctx) -> str | None:
     if reason:
         return reason
     cap = ctx.cfg.suite.kernels.max_context.get(point.model)
-    if cap is not None and point.context > parse_length(cap, f"suite.kernels.max_context.{point.model}"):
-        return f"longer than suite.kernels.max_context.{point.model}={format_length(parse_length(cap))}"
+    if cap is not None and point.context > parse_length(
+        cap, f"suite.kernels.max_context.{point.model}"
+    ):
+        cap_text = format_length(parse_length(cap))
+        return f"longer than suite.kernels.max_context.{point.model}={cap_text}"
     need = io_bytes(point)
     limit = ctx.hw.memory_bytes * ctx.cfg.hardware.memory_fraction
     if need > limit:

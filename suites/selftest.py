@@ -19,7 +19,18 @@ from harness.errors import InvalidOutput
 from harness.point import Point, freeze
 from harness.timing import TimingConfig, time_fn
 
-BEHAVIOURS = ("ok", "oom", "oom_above", "hang", "exit", "signal", "raise", "invalid", "cuda_error", "slow")
+BEHAVIOURS = (
+    "ok",
+    "oom",
+    "oom_above",
+    "hang",
+    "exit",
+    "signal",
+    "raise",
+    "invalid",
+    "cuda_error",
+    "slow",
+)
 
 
 @dataclass
@@ -36,7 +47,8 @@ def expand(ctx) -> list[Point]:
             from harness.config import ConfigError
 
             raise ConfigError(
-                f"suite.selftest.behaviours: unknown value {b!r}; valid choices: {', '.join(BEHAVIOURS)}"
+                f"suite.selftest.behaviours: unknown value {b!r}; "
+                f"valid choices: {', '.join(BEHAVIOURS)}"
             )
     return [
         Point(

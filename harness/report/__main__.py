@@ -1,6 +1,6 @@
 """Rebuild a report from results alone:
 
-    python -m harness.report results/<run-id> [--out reports/<run-id>]
+python -m harness.report results/<run-id> [--out reports/<run-id>]
 """
 
 import argparse

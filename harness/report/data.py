@@ -11,9 +11,25 @@ import pandas as pd
 from harness.store import RECORDS, latest_by_hash, read_records
 from harness.units import format_length
 
-COLUMNS = ["suite", "model", "size", "backend", "context", "batch", "dtype", "status",
-           "time_ms", "p90_ms", "p99_ms", "samples", "tflops", "gbps", "rel_err",
-           "peak_bytes", "reason"]
+COLUMNS = [
+    "suite",
+    "model",
+    "size",
+    "backend",
+    "context",
+    "batch",
+    "dtype",
+    "status",
+    "time_ms",
+    "p90_ms",
+    "p99_ms",
+    "samples",
+    "tflops",
+    "gbps",
+    "rel_err",
+    "peak_bytes",
+    "reason",
+]
 
 
 def load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -47,8 +47,13 @@ def time_vs_context(df: pd.DataFrame, title: str, group: str = "backend") -> str
     if not ok.empty:
         top = ok["time_ms"].max() * 2
         for status, part in failed.groupby("status", sort=True):
-            ax.scatter(part["context"], [top] * len(part), marker=MARKERS.get(status, "x"),
-                       color="crimson", label=f"{status} ({', '.join(sorted(part[group].unique()))})")
+            ax.scatter(
+                part["context"],
+                [top] * len(part),
+                marker=MARKERS.get(status, "x"),
+                color="crimson",
+                label=f"{status} ({', '.join(sorted(part[group].unique()))})",
+            )
         ax.set_yscale("log")
     _length_axis(ax, lengths)
     ax.set_xlabel("context length (tokens)")

@@ -18,17 +18,30 @@ FAST_TIMING = freeze(vars(TimingConfig(warmup=0, min_reps=2, min_time_s=0.0, max
 
 def selftest_point(behaviour: str, context: int = 1024, batch: int = 1, **params) -> Point:
     return Point(
-        suite="selftest", model=behaviour, size="", context=context, batch=batch,
-        dtype="float32", device="cpu",
-        params=freeze({"oom_above": 4096, "slow_s": 0.2, **params}), timing=FAST_TIMING,
+        suite="selftest",
+        model=behaviour,
+        size="",
+        context=context,
+        batch=batch,
+        dtype="float32",
+        device="cpu",
+        params=freeze({"oom_above": 4096, "slow_s": 0.2, **params}),
+        timing=FAST_TIMING,
     )
 
 
-def run_cli(*args: str, cwd: Path = REPO, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path = REPO, timeout: float = 300, **popen
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=timeout, env=env, **popen,
+        [sys.executable, "-m", "harness", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **popen,
     )
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from harness.isolate import run_isolated
 from harness.plan import Planned
 from harness.progress import PlainProgress
 from harness.runner import Runner
 from harness.store import Store
-from rich.console import Console
 
 from .conftest import selftest_point
 
@@ -87,8 +87,13 @@ def test_retry_statuses_are_measured_again(tmp_path):
     p = selftest_point("raise")
     _run(store, [p])
     seen = []
-    runner = Runner(store, "t", 4.0, retry=["crashed"],
-                    measure_fn=lambda pt, t: seen.append(pt) or {"status": "ok", "reason": ""})
+    runner = Runner(
+        store,
+        "t",
+        4.0,
+        retry=["crashed"],
+        measure_fn=lambda pt, t: seen.append(pt) or {"status": "ok", "reason": ""},
+    )
     runner.run([Planned(p)], PlainProgress(1, Console(quiet=True)))
     assert seen == [p]
     assert [r["status"] for r in store.records()] == ["crashed", "ok"]

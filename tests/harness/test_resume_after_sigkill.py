@@ -13,8 +13,14 @@ import pytest
 
 from .conftest import REPO
 
-ARGS = ["suite=selftest", "suite.selftest.behaviours=[slow]", "suite.selftest.slow_s=0.5",
-        "sweep.context=[1k,2k,3k,4k,5k,6k]", "run.id=killed", "run.report=false"]
+ARGS = [
+    "suite=selftest",
+    "suite.selftest.behaviours=[slow]",
+    "suite.selftest.slow_s=0.5",
+    "sweep.context=[1k,2k,3k,4k,5k,6k]",
+    "run.id=killed",
+    "run.report=false",
+]
 
 
 @pytest.mark.slow
@@ -22,9 +28,13 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     results = tmp_path / "results"
     args = [*ARGS, f"run.results_dir={results}"]
     records = results / "killed" / "records.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         if records.exists() and len(records.read_text().splitlines()) >= 2:
@@ -35,8 +45,13 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     before = [json.loads(x) for x in records.read_text().splitlines()]
     assert 2 <= len(before) < 6
 
-    done = subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert f"resuming: {len(before)} of 6" in done.stdout
     lines = records.read_text().splitlines()

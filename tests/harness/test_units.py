@@ -5,8 +5,16 @@ from harness.units import UnitError, format_length, parse_count, parse_length
 
 @pytest.mark.parametrize(
     "text, tokens",
-    [("1k", 1024), ("4K", 4096), ("64k", 65536), ("1m", 1048576), ("2M", 2097152), (512, 512),
-     ("512", 512), ("1.5k", 1536)],
+    [
+        ("1k", 1024),
+        ("4K", 4096),
+        ("64k", 65536),
+        ("1m", 1048576),
+        ("2M", 2097152),
+        (512, 512),
+        ("512", 512),
+        ("1.5k", 1536),
+    ],
 )
 def test_parse_length_human_units(text, tokens):
     assert parse_length(text) == tokens
