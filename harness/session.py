@@ -56,13 +56,17 @@ def prepare(raw: DictConfig, cfg: C.Config, size: str = "") -> Prepared:
     ctx = P.context(cfg, hw, size)
     planned = P.plan(ctx)
     resolved = OmegaConf.to_container(raw, resolve=True)
+    # Where results go is this machine's business, not the run's: keep paths out of records.
+    for key in ("results_dir", "reports_dir"):
+        resolved["run"].pop(key, None)
     digest = config_hash(resolved, hw)
     run_id = cfg.run.id or f"{cfg.suite.name}-{digest}"
     return Prepared(cfg, resolved, hw, ctx, planned, run_id, digest)
 
 
 def _manifest(p: Prepared, store: Store) -> dict[str, Any]:
-    session = {"started": now_iso(), "argv": sys.argv[1:], "harness": __version__}
+    argv = [a for a in sys.argv[1:] if not a.startswith(("run.results_dir=", "run.reports_dir="))]
+    session = {"started": now_iso(), "argv": argv, "harness": __version__}
     manifest = store.read_manifest()
     if manifest is None:
         manifest = {

@@ -77,3 +77,32 @@ def test_unknown_suite_lists_the_valid_ones(out_dirs):
     res = run_cli("suite=nope", *out_dirs, timeout=120)
     assert res.returncode != 0
     assert "kernels" in res.stderr and "smoke" in res.stderr
+
+
+def test_multirun_makes_one_run_per_value(tmp_path, out_dirs):
+    res = run_cli(
+        "-m",
+        "suite=selftest",
+        "suite.selftest.behaviours=[ok]",
+        "sweep.context=[1k]",
+        "run.seed=0,1",
+        "run.report=false",
+        *out_dirs,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    runs = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert len(runs) == 2 and all(r.startswith("selftest-") for r in runs)
+
+
+def test_suite_auto_says_what_it_picked(out_dirs):
+    res = run_cli(
+        "suite.cpu=selftest",
+        "suite.selftest.behaviours=[ok]",
+        "sweep.context=[1k]",
+        "run.report=false",
+        *out_dirs,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "suite=auto: picked 'selftest' (no CUDA GPU)" in res.stdout
