@@ -8,16 +8,15 @@ DictConfig.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+import suites
 from harness.timing import TimingConfig
 from harness.units import UnitError, parse_count, parse_length
-from suites.kernels import KernelsConfig
-from suites.selftest import SelftestConfig
 
 STATUSES = ("ok", "oom", "timeout", "crashed", "cuda_error", "invalid_output", "skipped")
 
@@ -27,7 +26,7 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class SuiteConfig:
+class SuiteBase:
     name: str = MISSING
     description: str = ""
     measure: list[str] = field(default_factory=list)  # measurement modules in suites/
@@ -37,11 +36,18 @@ class SuiteConfig:
     dtype: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
     timeout_s: float = 600.0  # wall-clock limit of one point's worker
     timing: TimingConfig = field(default_factory=TimingConfig)
-    kernels: KernelsConfig = field(default_factory=KernelsConfig)
-    selftest: SelftestConfig = field(default_factory=SelftestConfig)
     # suite=auto only: which suite to run with and without a CUDA GPU
     gpu: str = ""
     cpu: str = ""
+
+
+# One section per measurement, typed by the dataclass its module exports as CONFIG:
+# `suite.kernels.ops`, `suite.prefill...`. Adding a measurement to suites.REGISTRY adds its section.
+SuiteConfig = make_dataclass(
+    "SuiteConfig",
+    [(name, cls, field(default_factory=cls)) for name, cls in suites.configs().items()],
+    bases=(SuiteBase,),
+)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Measurement registry: name -> module. Each module provides
 
-- `<Name>Config`: a dataclass of its settings (a section of the suite config),
+- `CONFIG`: the dataclass of its settings, the section `suite.<name>` of the suite config
+  (modules are imported when the config schema is built: keep heavy imports inside functions),
 - `expand(ctx: harness.plan.PlanContext) -> list[Point]`,
 - `preflight(point, ctx) -> str | None` (the reason a point cannot run here, before any work),
 - `run(point) -> dict` executed inside an isolated worker: {"metrics", "samples", "cold", ...}.
@@ -19,6 +20,11 @@ REGISTRY = {
 
 def names() -> list[str]:
     return sorted(REGISTRY)
+
+
+def configs() -> dict[str, type]:
+    """name -> the measurement's config dataclass, for harness.config's schema."""
+    return {name: get(name).CONFIG for name in names()}
 
 
 def get(name: str) -> ModuleType:

@@ -52,6 +52,9 @@ class KernelsConfig:
     check_window: int = 2048  # beyond it, the first and last windows
 
 
+CONFIG = KernelsConfig
+
+
 def shape_params(cfg: KernelsConfig, op: str) -> dict[str, Any]:
     prefix = {"attention": "attn_", "ssd": "ssd_", "selective_scan": "scan_", "conv1d": "conv_"}[op]
     shape = {k: v for k, v in vars(cfg).items() if k.startswith(prefix)}

@@ -40,6 +40,9 @@ class SelftestConfig:
     slow_s: float = 1.0  # how long a `slow` point takes
 
 
+CONFIG = SelftestConfig
+
+
 def expand(ctx) -> list[Point]:
     cfg = ctx.cfg.suite.selftest
     for b in cfg.behaviours:

@@ -50,11 +50,25 @@ def test_max_context_caps_attention_only():
             "suite.kernels.backends.attention=[math]",
             "suite.kernels.backends.conv1d=[torch]",
             "suite.kernels.ops=[attention,conv1d]",
+            "suite.kernels.conv_channels=8",
         )
     )
     by_op = {x.point.model: x.skip_reason for x in planned}
     assert "max_context" in by_op["attention"]
     assert by_op["conv1d"] is None
+
+
+def test_points_predicted_too_big_for_the_device_are_skipped():
+    planned = P.plan(
+        _ctx(
+            "suite=kernels",
+            "sweep.context=[1g]",
+            "hardware.device=cpu",
+            "suite.kernels.ops=[conv1d]",
+            "suite.kernels.backends.conv1d=[torch]",
+        )
+    )
+    assert "GB usable" in planned[0].skip_reason
 
 
 def test_hash_changes_with_what_is_measured():
