@@ -35,6 +35,8 @@ class SuiteBase:
     batch: list[Any] = field(default_factory=lambda: [1])
     dtype: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
     timeout_s: float = 600.0  # wall-clock limit of one point's worker
+    # Applied to every model a model measurement builds (tiny shapes for smoke runs and tests)
+    model_overrides: dict[str, Any] = field(default_factory=dict)
     timing: TimingConfig = field(default_factory=TimingConfig)
     # suite=auto only: which suite to run with and without a CUDA GPU
     gpu: str = ""

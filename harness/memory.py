@@ -7,12 +7,13 @@ whose high-water mark Linux lets us reset by writing 5 to /proc/self/clear_refs.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from harness import nvml
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -26,20 +27,6 @@ def _proc_kb(field: str) -> int | None:
     except OSError:
         return None
     return None
-
-
-def nvml_used_bytes(index: int = 0) -> int | None:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            h = pynvml.nvmlDeviceGetHandleByIndex(index)
-            return int(pynvml.nvmlDeviceGetMemoryInfo(h).used)
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return None
 
 
 @dataclass
@@ -73,11 +60,7 @@ class PeakMemory:
             torch.cuda.synchronize()
             self.peak_allocated = torch.cuda.max_memory_allocated()
             self.peak_reserved = torch.cuda.max_memory_reserved()
-            index = torch.cuda.current_device()
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-            if visible and visible.split(",")[0].isdigit():
-                index = int(visible.split(",")[0])
-            self.device_used = nvml_used_bytes(index)
+            self.device_used = nvml.used_bytes(torch.cuda.current_device())
         else:
             peak = _proc_kb("VmHWM")
             self.peak_allocated = peak

@@ -48,6 +48,16 @@ def resolve_dtype(value: str, hw: Hardware) -> str:
     return C.check_choice("suite.dtype", value, sorted(DTYPES | {"auto"}))
 
 
+def check_models(names: list[str], size: str) -> None:
+    import models
+
+    if not names:
+        raise C.ConfigError("models: empty list; give at least one model preset")
+    for name in names:
+        C.check_choice("models", name, models.preset_names())
+    C.check_choice("size", size, models.size_names())
+
+
 def context(cfg: C.Config, hw: Hardware, size: str) -> PlanContext:
     """Validate the resolved config against the registries; raise ConfigError naming the field."""
     for name in cfg.suite.measure:
@@ -57,8 +67,8 @@ def context(cfg: C.Config, hw: Hardware, size: str) -> PlanContext:
     check_names(cfg.backend)
     uses_models = any(getattr(suites.get(n), "USES_MODELS", False) for n in cfg.suite.measure)
     models = list(cfg.models) if cfg.models is not None else list(cfg.suite.models)
-    if uses_models and not models:
-        raise C.ConfigError("models: empty list; give at least one model preset")
+    if uses_models:
+        check_models(models, size)
     return PlanContext(
         cfg=cfg,
         hw=hw,

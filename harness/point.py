@@ -64,7 +64,8 @@ class Point:
 
     def label(self) -> str:
         backends = f" [{','.join(v for _, v in self.backends)}]" if self.backends else ""
-        size = f" {self.size}" if self.size else ""
+        # a starred size: shape overrides apply (tiny smoke models), not the preset's shape
+        size = f" {self.size}{'*' if self.param('overrides') else ''}" if self.size else ""
         where = f"L={format_length(self.context)} B={self.batch}"
         return f"{self.suite}:{self.model}{size}{backends} {where}"
 

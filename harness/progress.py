@@ -17,8 +17,14 @@ STYLE = {"ok": "green", "skipped": "dim", "oom": "yellow", "invalid_output": "ma
 def headline(result: dict[str, Any]) -> str:
     """The one number worth printing for a finished point."""
     m = result.get("metrics") or {}
-    if "time_ms" in m and m["time_ms"] is not None:
-        return f"{m['time_ms']:.3f} ms"
+    if m.get("time_ms") is not None:
+        extra = f", batch {m['batch']}" if "batch" in m else ""
+        return f"{m['time_ms']:.3f} ms{extra}"
+    if m.get("max_context"):
+        return f"runs up to {m['max_context']} tokens (first failure: {m.get('first_failure')})"
+    peaks = [m[k]["peak_allocated_bytes"] for k in ("prefill_memory", "decode_memory") if k in m]
+    if peaks and all(p is not None for p in peaks):
+        return "peak " + " / ".join(f"{p / 1e9:.2f} GB" for p in peaks)
     return result.get("reason", "").splitlines()[0][:120] if result.get("reason") else ""
 
 

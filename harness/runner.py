@@ -53,6 +53,14 @@ class Runner:
                 self._remember_failure(item.point, rec["status"])
         return todo
 
+    def timeout_for(self, point: Point) -> float:
+        """The suite's limit, unless its measurement needs longer (frontier: many probes)."""
+        import suites
+
+        module = suites.get(point.suite)
+        custom = getattr(module, "timeout_s", None)
+        return custom(point, self.timeout_s) if custom else self.timeout_s
+
     def skip_reason(self, item: Planned) -> str | None:
         if item.skip_reason:
             return item.skip_reason
@@ -81,7 +89,7 @@ class Runner:
             result: dict[str, Any] = {"status": "skipped", "reason": reason, "wall_s": 0.0}
         else:
             t0 = time.perf_counter()
-            result = self.measure_fn(point, self.timeout_s)
+            result = self.measure_fn(point, self.timeout_for(point))
             result.setdefault("wall_s", time.perf_counter() - t0)
         self._remember_failure(point, result["status"])
         record = {

@@ -15,6 +15,11 @@ from types import ModuleType
 REGISTRY = {
     "kernels": "suites.kernels",
     "selftest": "suites.selftest",
+    "prefill": "suites.prefill",
+    "decode": "suites.decode",
+    "memory": "suites.memory",
+    "throughput": "suites.throughput",
+    "frontier": "suites.frontier",
 }
 
 

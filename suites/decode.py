@@ -1,0 +1,160 @@
+"""Decode: per-token latency of generating G tokens after a context of L, at batch B, on the
+static cache with the whole step captured in one CUDA graph (`decode.cuda_graphs=false` for the
+eager comparison). Every token is timed with CUDA events around its replay; generations repeat
+from position L until the sample count and duration rules are met. p50/p90/p99 with the count,
+tokens/s, achieved GB/s and MBU from the cost model's bytes per step, energy per token.
+
+    make bench ARGS="suite=standard 'suite.measure=[decode]' suite.decode.cuda_graphs=false"
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.point import Point
+from suites import modelbench as mb
+
+USES_MODELS = True
+
+
+@dataclass
+class DecodeConfig:
+    gen_tokens: int = 128  # tokens per generation; generations repeat from position L
+    cuda_graphs: bool = True
+    min_samples: int = 512  # enough per-token samples for a p99
+    context: list[Any] | None = None
+
+
+CONFIG = DecodeConfig
+
+
+def expand(ctx) -> list[Point]:
+    cfg: DecodeConfig = ctx.cfg.suite.decode
+    params = {
+        "gen_tokens": cfg.gen_tokens,
+        "cuda_graphs": cfg.cuda_graphs,
+        "min_samples": cfg.min_samples,
+    }
+    return mb.model_points(
+        ctx, "decode", params, contexts=mb.lengths(cfg.context, "suite.decode.context")
+    )
+
+
+def preflight(point: Point, ctx) -> str | None:
+    if point.param("cuda_graphs") and point.device != "cuda":
+        return "CUDA graphs need a CUDA GPU: set suite.decode.cuda_graphs=false on CPU"
+    return mb.memory_preflight(point, ctx, "decode")
+
+
+class Stepper:
+    """One decode step as a callable: a CUDA-graph replay, or the eager call."""
+
+    def __init__(self, model, cache, ids, graphs: bool):
+        import torch
+
+        self.model, self.cache, self.ids = model, cache, ids
+        self.graph = None
+        if graphs:
+            start = cache.pos.clone()
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.inference_mode():
+                for _ in range(3):  # warm up off the capture: JIT, autotune, cuBLAS handles
+                    model.step(ids, cache)
+            torch.cuda.current_stream().wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph), torch.inference_mode():
+                self.logits = model.step(ids, cache)
+            cache.pos.copy_(start)
+
+    def __call__(self):
+        import torch
+
+        if self.graph is not None:
+            self.graph.replay()
+            return self.logits
+        with torch.inference_mode():
+            return self.model.step(self.ids, self.cache)
+
+
+def time_tokens(step: Stepper, cache, start: int, gen: int, timing, min_samples: int, device: str):
+    """Per-token latencies (ms): generations of `gen` steps from position `start`."""
+    from harness.timing import Samples, _clock, synchronize
+
+    begin, end, read = _clock(device)
+    cache.pos.fill_(start)
+    synchronize(device)
+    a = begin()
+    step()
+    b = end()
+    synchronize(device)
+    out = Samples(cold_ms=read(a, b))
+    t0 = time.perf_counter()
+    while True:
+        cache.pos.fill_(start)
+        pairs = []
+        for _ in range(gen):
+            a = begin()
+            step()
+            pairs.append((a, end()))
+        synchronize(device)
+        out.samples_ms.extend(read(x, y) for x, y in pairs)
+        n, total = len(out.samples_ms), sum(out.samples_ms)
+        if n >= max(min_samples, timing.min_reps) and total >= timing.min_time_s * 1e3:
+            out.stopped_by = "min_reached"
+            break
+        if time.perf_counter() - t0 >= timing.max_time_s:
+            out.stopped_by = "max_time"
+            break
+    return out
+
+
+def run(point: Point) -> dict[str, Any]:
+    from harness.energy import EnergyMeter
+    from harness.memory import PeakMemory
+    from harness.peaks import peak
+    from harness.timing import TimingConfig
+
+    bench = mb.build(point)
+    gen = point.param("gen_tokens")
+    ids = mb.random_ids(point, bench.model.cfg.vocab_size, length=1)
+    graphs = bool(point.param("cuda_graphs"))
+    with PeakMemory(point.device) as mem:
+        cache = bench.model.allocate_cache(point.batch, point.context + gen + 1)
+        mb.fill_cache_randomly(cache, point.context, point.seed)
+        step = Stepper(bench.model, cache, ids, graphs)
+        step()
+    timing = TimingConfig.from_pairs(point.timing)
+    with EnergyMeter(point.device) as energy:
+        samples = time_tokens(
+            step, cache, point.context, gen, timing, point.param("min_samples"), point.device
+        )
+    summary = samples.summary()
+    seconds = summary["median"] / 1e3
+    step_bytes = bench.cost.decode_bytes(point.batch, point.context + gen // 2, point.dtype)
+    _, peak_bw, peak_note = peak(mb.device_name(point.device))
+    return {
+        "metrics": {
+            "time_ms": summary["median"],
+            "time": summary,
+            "tokens_per_s": point.batch / seconds,
+            "gbps": step_bytes / seconds / 1e9,
+            "mbu": mb.achieved(step_bytes / seconds, peak_bw),
+            "peak_note": peak_note,
+            "bytes_per_step": step_bytes,
+            "cuda_graphs": graphs,
+            "prefill_mode": "synthetic: cache filled with random values, position set to L",
+            "memory": mem.result(),
+            "predicted_memory": bench.cost.memory(
+                point.batch, point.context, point.dtype, "decode"
+            ),
+            "energy": energy.result(point.batch * (1 + len(samples.samples_ms))),
+            "energy_null_reason": energy.null_reason or None,
+            "stopped_by": samples.stopped_by,
+        },
+        "samples": {"time_ms": samples.samples_ms},
+        "cold": {"time_ms": samples.cold_ms},
+        "backends_ran": bench.model.kernel_backends(),
+    }

@@ -1,0 +1,127 @@
+"""Generation throughput at the largest batch that fits at context L, found by search (doubling,
+then bisection between the last batch that ran and the first that ran out of memory), then timed
+like the decode suite: the setting of the "Mamba has 5x higher throughput" claim.
+
+    make bench ARGS="suite=standard 'suite.measure=[throughput]' 'suite.throughput.context=[4k]'"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.point import Point
+from suites import modelbench as mb
+
+USES_MODELS = True
+
+
+@dataclass
+class ThroughputConfig:
+    context: list[Any] | None = field(default_factory=lambda: ["4k", "64k"])
+    gen_tokens: int = 32
+    max_batch: int = 1024
+    cuda_graphs: bool = True
+
+
+CONFIG = ThroughputConfig
+
+
+def expand(ctx) -> list[Point]:
+    cfg: ThroughputConfig = ctx.cfg.suite.throughput
+    params = {
+        "gen_tokens": cfg.gen_tokens,
+        "max_batch": cfg.max_batch,
+        "cuda_graphs": cfg.cuda_graphs,
+        "min_samples": cfg.gen_tokens,
+    }
+    own = mb.lengths(cfg.context, "suite.throughput.context")
+    return mb.model_points(ctx, "throughput", params, contexts=own, batches=[1])
+
+
+def preflight(point: Point, ctx) -> str | None:
+    if point.param("cuda_graphs") and point.device != "cuda":
+        return "CUDA graphs need a CUDA GPU: set suite.throughput.cuda_graphs=false on CPU"
+    return mb.memory_preflight(point, ctx, "decode")
+
+
+def fits(bench, point: Point, batch: int) -> bool:
+    """Whether a decode at this batch runs: cache + a few steps; OOM is caught and freed."""
+    import torch
+
+    from harness.errors import classify
+
+    try:
+        with torch.inference_mode():
+            cache = bench.model.allocate_cache(batch, point.context + point.param("gen_tokens") + 1)
+            mb.fill_cache_randomly(cache, point.context, point.seed)
+            ids = torch.zeros(batch, 1, dtype=torch.long, device=point.device)
+            for _ in range(2):
+                bench.model.step(ids, cache)
+        return True
+    except Exception as exc:  # only an OOM means "does not fit"; anything else is a failure
+        if classify(exc)[0] != "oom":
+            raise
+        return False
+    finally:
+        cache = ids = None
+        if point.device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def largest_batch(bench, point: Point) -> tuple[int, list[dict[str, Any]]]:
+    steps, ok, bad, b = [], 0, None, 1
+    while b <= point.param("max_batch"):
+        good = fits(bench, point, b)
+        steps.append({"batch": b, "status": "ok" if good else "oom"})
+        if not good:
+            bad = b
+            break
+        ok, b = b, b * 2
+    while bad is not None and bad - ok > max(1, ok // 16):  # bisect to within ~6%
+        mid = (ok + bad) // 2
+        good = fits(bench, point, mid)
+        steps.append({"batch": mid, "status": "ok" if good else "oom"})
+        ok, bad = (mid, bad) if good else (ok, mid)
+    return ok, steps
+
+
+def run(point: Point) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from harness.timing import TimingConfig
+    from suites.decode import Stepper, time_tokens
+
+    bench = mb.build(point)
+    batch, steps = largest_batch(bench, point)
+    if batch == 0:
+        import torch
+
+        raise torch.OutOfMemoryError(f"even batch 1 does not fit at L={point.context}")
+    at = replace(point, batch=batch)
+    cache = bench.model.allocate_cache(batch, point.context + point.param("gen_tokens") + 1)
+    mb.fill_cache_randomly(cache, point.context, point.seed)
+    ids = mb.random_ids(at, bench.model.cfg.vocab_size, length=1)
+    step = Stepper(bench.model, cache, ids, bool(point.param("cuda_graphs")))
+    samples = time_tokens(
+        step,
+        cache,
+        point.context,
+        point.param("gen_tokens"),
+        TimingConfig.from_pairs(point.timing),
+        point.param("min_samples"),
+        point.device,
+    )
+    summary = samples.summary()
+    return {
+        "metrics": {
+            "batch": batch,
+            "tokens_per_s": batch / (summary["median"] / 1e3),
+            "time_ms": summary["median"],
+            "time": summary,
+            "search": steps,
+            "cuda_graphs": bool(point.param("cuda_graphs")),
+        },
+        "samples": {"time_ms": samples.samples_ms},
+        "backends_ran": bench.model.kernel_backends(),
+    }

@@ -1,0 +1,189 @@
+"""The model speed suites on CPU at tiny shapes: they measure, gate on the canary, bisect."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import kernels
+from harness.errors import InvalidOutput
+from harness.point import Point, freeze
+from harness.timing import TimingConfig
+from suites import decode, frontier, memory, prefill, throughput
+
+TINY = {
+    "d_model": 64,
+    "n_layer": 16,
+    "vocab_size": 256,
+    "heads": 4,
+    "kv_heads": 2,
+    "headdim": 16,
+    "d_state": 16,
+}
+TIMING = freeze(
+    vars(
+        TimingConfig(
+            warmup=1, min_reps=3, min_time_s=0.0, max_time_s=2.0, flush_l2=False, queue_ahead=False
+        )
+    )
+)
+CPU_BACKENDS = freeze({"attention": "math", "ssm": "torch", "conv": "torch"})
+
+
+def _point(
+    suite: str, model: str, context: int = 64, batch: int = 1, backends=CPU_BACKENDS, **params
+) -> Point:
+    return Point(
+        suite=suite,
+        model=model,
+        size="1.3b",
+        context=context,
+        batch=batch,
+        dtype="float32",
+        device="cpu",
+        backends=backends,
+        params=freeze({"overrides": TINY, **params}),
+        timing=TIMING,
+    )
+
+
+@pytest.mark.parametrize("model", ["transformer", "mamba2", "mamba1", "hybrid_1_7"])
+def test_prefill_measures_ttft_with_canary(model):
+    out = prefill.run(_point("prefill", model, canary=True))
+    m = out["metrics"]
+    assert m["time_ms"] > 0 and m["tokens_per_s"] > 0 and m["tflops"] > 0
+    assert m["canary"]["passed"] and m["canary"]["rel_err"] < 1e-3
+    assert m["mfu"] is None and "no datasheet peak" in m["peak_note"]  # CPU: no made-up peak
+    assert m["energy"] is None and "NVML" in m["energy_null_reason"]
+    assert m["predicted_memory"]["total"] > 0
+    assert len(out["samples"]["time_ms"]) >= 3
+
+
+@pytest.mark.parametrize("model", ["transformer", "mamba2"])
+def test_decode_eager_times_every_token(model):
+    out = decode.run(
+        _point("decode", model, context=128, gen_tokens=8, cuda_graphs=False, min_samples=24)
+    )
+    m = out["metrics"]
+    assert len(out["samples"]["time_ms"]) >= 24 and len(out["samples"]["time_ms"]) % 8 == 0
+    assert m["time"]["p99"] is None  # 24..48 samples cannot support a p99
+    assert m["tokens_per_s"] > 0 and m["gbps"] > 0 and m["cuda_graphs"] is False
+
+
+def wrong_ssd(*args, **kwargs):
+    """A planted chunked scan that is 10% off; its decode step stays right."""
+    out = kernels.get("ssd", "torch")(*args, **kwargs)
+    return (out[0] * 1.1, *out[1:]) if isinstance(out, tuple) else out * 1.1
+
+
+def test_planted_wrong_kernel_makes_the_canary_fail(monkeypatch):
+    monkeypatch.setitem(kernels.REGISTRY["ssd"], "planted", f"{__name__}:wrong_ssd")
+    monkeypatch.setitem(
+        kernels.REGISTRY["ssd_step"], "planted", kernels.REGISTRY["ssd_step"]["torch"]
+    )
+    planted = freeze({"attention": "math", "ssm": "planted", "conv": "torch"})
+    with pytest.raises(InvalidOutput, match="canary"):
+        prefill.run(_point("prefill", "mamba2", backends=planted, canary=True))
+
+
+def test_memory_prediction_matches_measured_cpu_allocations_within_5_percent():
+    p = _point("memory", "transformer", context=1 << 20, phases=["decode"], decode_steps=1)
+    m = memory.run(p)["metrics"]
+    measured = (
+        m["decode_memory"]["peak_allocated_bytes"] - m["decode_memory"]["baseline_allocated_bytes"]
+    )
+    predicted = m["predicted"]["decode"]["total"] - m["predicted"]["decode"]["weights"]
+    assert predicted > 100e6  # the KV cache dominates: a meaningful comparison
+    assert abs(measured - predicted) / predicted < 0.05, (measured, predicted)
+
+
+def test_throughput_finds_the_largest_batch_by_search():
+    out = throughput.run(
+        _point(
+            "throughput",
+            "mamba2",
+            context=64,
+            gen_tokens=4,
+            max_batch=8,
+            cuda_graphs=False,
+            min_samples=4,
+        )
+    )
+    m = out["metrics"]
+    assert m["batch"] == 8  # nothing runs out of memory below the cap
+    assert [s["batch"] for s in m["search"]] == [1, 2, 4, 8]
+    assert m["tokens_per_s"] > 0
+
+
+def test_frontier_bisection_finds_a_planted_frontier_in_log2_steps():
+    point = Point(
+        suite="frontier",
+        model="oom_above",
+        size="",
+        context=1024,
+        batch=1,
+        dtype="float32",
+        device="cpu",
+        params=freeze(
+            {
+                "phase": "prefill",
+                "max_context": 1 << 20,
+                "resolution": 3,
+                "round_to": 64,
+                "probe": "selftest",
+                "probe_timeout_s": 60,
+                "oom_above": 5000,
+                "slow_s": 0.0,
+            }
+        ),
+        timing=TIMING,
+    )
+    from suites import selftest
+
+    def probe(p):  # in-process: the selftest probe raises instead of allocating
+        try:
+            selftest.run(p)
+            return {"status": "ok"}
+        except Exception as exc:
+            from harness.errors import classify
+
+            return {"status": classify(exc)[0]}
+
+    m = frontier.search(point, probe)
+    contexts = [s["context"] for s in m["steps"]]
+    assert contexts[:4] == [1024, 2048, 4096, 8192]  # doubling until the first failure
+    assert len(contexts) == 4 + 3  # then exactly `resolution` log2 bisection steps
+    assert m["max_context"] <= 5000 < m["first_failure"]
+    assert m["first_failure"] / m["max_context"] <= 2 ** (1 / 8) * 1.05  # within 2^(1/8)
+    assert m["failure_status"] == "oom"
+    assert frontier.max_probes(point) == math.ceil(math.log2(1024)) + 1 + 3
+
+
+@pytest.mark.slow
+def test_frontier_probes_run_in_isolated_workers():
+    point = Point(
+        suite="frontier",
+        model="oom_above",
+        size="",
+        context=1024,
+        batch=1,
+        dtype="float32",
+        device="cpu",
+        params=freeze(
+            {
+                "phase": "prefill",
+                "max_context": 8192,
+                "resolution": 1,
+                "round_to": 1024,
+                "probe": "selftest",
+                "probe_timeout_s": 60,
+                "oom_above": 2048,
+                "slow_s": 0.0,
+            }
+        ),
+        timing=TIMING,
+    )
+    m = frontier.run(point)["metrics"]
+    assert [s["status"] for s in m["steps"]] == ["ok", "ok", "oom", "oom"]  # 1K 2K 4K then 3K
+    assert m["max_context"] == 2048
