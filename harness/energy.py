@@ -63,7 +63,8 @@ class EnergyMeter:
         self._stop.set()
         self._thread.join()
         pts = self._samples
-        self.joules = sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in zip(pts, pts[1:]))
+        pairs = zip(pts, pts[1:], strict=False)  # trapezoids between consecutive samples
+        self.joules = sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in pairs)
         if len(pts) < 2:
             self.joules, self.null_reason = None, "region too short for power sampling"
 
