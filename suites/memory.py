@@ -41,7 +41,7 @@ def expand(ctx) -> list[Point]:
 
 def preflight(point: Point, ctx) -> str | None:
     return mb.memory_preflight(
-        point, ctx, "prefill" if "prefill" in point.param("phases") else "decode"
+        point, ctx, "prefill_cache" if "prefill" in point.param("phases") else "decode"
     )
 
 
@@ -62,7 +62,7 @@ def run(point: Point) -> dict[str, Any]:
             bench.model.prefill(ids, cache)
         out["prefill_memory"] = mem.result()
         out["predicted"]["prefill"] = bench.cost.memory(
-            point.batch, point.context, point.dtype, "prefill"
+            point.batch, point.context, point.dtype, "prefill_cache"
         )
         del cache, ids
     if "decode" in phases:

@@ -33,7 +33,7 @@ def expand(ctx) -> list[Point]:
 
 
 def preflight(point: Point, ctx) -> str | None:
-    return mb.memory_preflight(point, ctx, "prefill")
+    return mb.memory_preflight(point, ctx, "prefill_cache")  # prefill fills a decode cache
 
 
 def run(point: Point) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def run(point: Point) -> dict[str, Any]:
             "flops": flops,
             "memory": mem.result(),
             "predicted_memory": bench.cost.memory(
-                point.batch, point.context, point.dtype, "prefill"
+                point.batch, point.context, point.dtype, "prefill_cache"
             ),
             "energy": energy.result(tokens * (1 + samples.warmup_calls + len(samples.samples_ms))),
             "energy_null_reason": energy.null_reason or None,
