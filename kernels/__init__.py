@@ -11,6 +11,7 @@ Every backend of an op takes the same arguments as the op's reference (`kernels/
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 # op -> backend -> "module:function"
@@ -47,7 +48,7 @@ REGISTRY: dict[str, dict[str, str]] = {
 
 # Backends that live outside this project, with the command that installs them.
 PEER_INSTALL = {
-    "mamba_ssm": "pip install causal-conv1d mamba-ssm --no-build-isolation (needs nvcc; ~9 min)",
+    "mamba_ssm": "pip install causal-conv1d mamba-ssm --no-build-isolation (compiles CUDA, ~9 min)",
     "fla": "pip install fla-core",
     "causal_conv1d": "pip install causal-conv1d --no-build-isolation (needs nvcc)",
 }
@@ -75,13 +76,25 @@ def get(op: str, backend: str) -> Callable:
             f"unknown backend {backend!r} for kernel op {op!r}; valid backends: {', '.join(valid)}"
         )
     module_name, func_name = REGISTRY[op][backend].split(":")
+    hint = PEER_INSTALL.get(backend)
     try:
-        module = importlib.import_module(module_name)
-        return getattr(module, func_name)
+        fn = getattr(importlib.import_module(module_name), func_name)
     except ImportError as exc:
-        hint = PEER_INSTALL.get(backend)
         why = f"install it with: {hint}" if hint else f"import failed: {exc}"
-        raise KernelUnavailable(f"kernel backend {backend!r} for {op!r} is unavailable: {why}") from exc
+        raise KernelUnavailable(
+            f"kernel backend {backend!r} for {op!r} is unavailable: {why}"
+        ) from exc
+    # Peer adapters import their package only when called; they list it in `requires` so a
+    # missing package is reported here, before any work, not halfway through a measurement.
+    missing = [
+        name for name in getattr(fn, "requires", ()) if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise KernelUnavailable(
+            f"kernel backend {backend!r} for {op!r} is unavailable: {', '.join(missing)} not "
+            f"installed; install it with: {hint}"
+        )
+    return fn
 
 
 def unavailable_reason(op: str, backend: str) -> str | None:
