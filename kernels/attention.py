@@ -51,6 +51,11 @@ def attention(
     if backend not in SDPA_BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; valid backends: {BACKENDS}")
     T, S, H, Hkv = q.shape[1], k.shape[1], q.shape[2], k.shape[2]
+    if backend == "efficient" and H != Hkv:
+        # torch's memory-efficient kernel has no grouped-query path ("No available kernel" on
+        # the H100): it gets K and V expanded to every head, a real cost of choosing it.
+        k, v = (t.repeat_interleave(H // Hkv, dim=2) for t in (k, v))
+        Hkv = H
     q_, k_, v_ = (t.transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
     mask = None
     is_causal = causal and T == S

@@ -1,0 +1,72 @@
+"""Causal self-attention, Llama style: fused QKV projection, RoPE, grouped-query attention.
+
+The full-sequence path goes through `kernels.attention` with the configured backend (cuDNN, FLASH,
+EFFICIENT, MATH or flash-attn). The decode step does not: it attends over the whole static KV
+buffer with a mask by position, written as two batched matrix products. Why:
+- a CUDA graph needs fixed shapes, so a step cannot slice the valid prefix `[:pos]` (a host-side
+  shape), and it cannot read `pos` on the host (a sync);
+- SDPA's FLASH and cuDNN paths take no arbitrary mask, and the EFFICIENT one parallelises over
+  query blocks, which leaves a 1-token query on a handful of SMs;
+- two matmuls over the [B, Hkv, S, D] buffer read K and V once each (the decode floor) and cuBLAS
+  splits the long S dimension across the GPU.
+The cost is reading the whole buffer rather than the valid prefix, so callers size the cache to
+the context they measure (max_len = prompt + generated tokens).
+The KV buffer is [B, Hkv, S, D] (not the project's [B, T, H, D]) so that those matmuls see
+contiguous [S, D] matrices per head and need no copy.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from kernels.attention import attention as attention_kernel
+from models.blocks import apply_rope, rope_cos_sin
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg, backend: str, **kw):
+        super().__init__()
+        self.heads, self.kv_heads, self.head_dim = cfg.heads, cfg.kv_heads, cfg.head_dim
+        self.theta = cfg.rope_theta
+        self.backend = backend
+        qkv = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
+        self.wqkv = nn.Linear(cfg.d_model, qkv, bias=False, **kw)
+        self.wo = nn.Linear(cfg.heads * cfg.head_dim, cfg.d_model, bias=False, **kw)
+
+    def _qkv(self, x: torch.Tensor):
+        B, T, _ = x.shape
+        H, Hkv, D = self.heads, self.kv_heads, self.head_dim
+        q, k, v = self.wqkv(x).split([H * D, Hkv * D, Hkv * D], dim=-1)
+        return q.view(B, T, H, D), k.view(B, T, Hkv, D), v.view(B, T, Hkv, D)
+
+    def forward(self, x: torch.Tensor, rope=None, cache=None, **_) -> torch.Tensor:
+        """x [B, T, d_model] -> [B, T, d_model]. rope: (cos, sin) [T, D/2] for positions 0..T-1.
+        With a cache (KVCache), the keys and values of positions 0..T-1 are written to it."""
+        B, T, _ = x.shape
+        q, k, v = self._qkv(x)  # [B, T, H, D], [B, T, Hkv, D] x2
+        cos, sin = rope
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if cache is not None:
+            cache.k[:, :, :T] = k.transpose(1, 2)  # [B, Hkv, T, D]
+            cache.v[:, :, :T] = v.transpose(1, 2)
+        o = attention_kernel(q, k, v, backend=self.backend, causal=True)  # [B, T, H, D]
+        return self.wo(o.reshape(B, T, -1))
+
+    def step(self, x: torch.Tensor, cache=None, pos=None, **_) -> torch.Tensor:
+        """One token. x [B, 1, d_model]; pos: int64 [1] device tensor, the token's position.
+        Writes K/V at `pos` and attends to positions 0..pos. -> [B, 1, d_model]."""
+        B = x.shape[0]
+        H, Hkv, D = self.heads, self.kv_heads, self.head_dim
+        q, k, v = self._qkv(x)
+        cos, sin = rope_cos_sin(pos, D, self.theta, x.dtype)  # [1, D/2]
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        cache.k.index_copy_(2, pos, k.transpose(1, 2))  # [B, Hkv, 1, D] into [B, Hkv, S, D]
+        cache.v.index_copy_(2, pos, v.transpose(1, 2))
+        q = q.view(B, Hkv, H // Hkv, D)  # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups
+        scores = torch.matmul(q, cache.k.transpose(-1, -2)).float()  # [B, Hkv, H/Hkv, S]
+        scores = scores * D**-0.5
+        valid = torch.arange(cache.k.shape[2], device=x.device) <= pos  # [S]
+        probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(x.dtype)
+        o = torch.matmul(probs, cache.v)  # [B, Hkv, H/Hkv, D]
+        return self.wo(o.reshape(B, 1, H * D))

@@ -1,0 +1,147 @@
+"""The one native model class: embedding, a stack of pre-norm residual layers built from the
+layer pattern (A attention, M Mamba-2, S Mamba-1, - MLP), final norm, LM head.
+
+Pure Transformer ("A-A-..."), pure Mamba-2 ("MMM..."), pure Mamba-1 and every hybrid are this
+class with different patterns. Interface (shared with the transformers-backed model in hf.py):
+forward(ids, last_only) -> logits, allocate_cache, prefill, step, num_params, kernel_backends.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.attention import Attention
+from models.blocks import MLP, RMSNorm, rope_cos_sin
+from models.cache import Cache, allocate
+from models.mamba1 import Mamba1
+from models.mamba2 import Mamba2
+
+CPU_DEFAULTS = {"attention": "math", "ssm": "torch", "conv": "torch"}
+CUDA_DEFAULTS = {"attention": "cudnn", "ssm": "triton", "conv": "triton"}
+
+
+class Layer(nn.Module):
+    """x + mixer(norm(x)); `letter` says which mixer."""
+
+    def __init__(self, letter: str, cfg, backends: dict[str, str], **kw):
+        super().__init__()
+        self.letter = letter
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps, **kw)
+        if letter == "A":
+            self.mixer = Attention(cfg, backends["attention"], **kw)
+        elif letter == "M":
+            self.mixer = Mamba2(cfg, backends["ssm"], backends["conv"], **kw)
+        elif letter == "S":
+            self.mixer = Mamba1(cfg, backends["ssm"], backends["conv"], **kw)
+        else:
+            self.mixer = MLP(cfg.d_model, cfg.d_ff, cfg.seq_chunk, **kw)
+
+    def forward(self, x: torch.Tensor, **ctx) -> torch.Tensor:
+        h = self.mixer(self.norm(x), **ctx)
+        # Without autograd, add in place: one residual stream instead of two at long context.
+        return x + h if torch.is_grad_enabled() else x.add_(h)
+
+    def step(self, x: torch.Tensor, **ctx) -> torch.Tensor:
+        return x + self.mixer.step(self.norm(x), **ctx)
+
+
+class Model(nn.Module):
+    def __init__(self, cfg, device="cpu", dtype=torch.float32, backends=None):
+        super().__init__()
+        self.cfg = cfg
+        device = torch.device(device)
+        defaults = CUDA_DEFAULTS if device.type == "cuda" else CPU_DEFAULTS
+        unknown = sorted(set(backends or {}) - set(defaults))
+        if unknown:
+            raise ValueError(f"backends: unknown key(s) {unknown}; valid keys: {sorted(defaults)}")
+        self.backends = {**defaults, **(backends or {})}
+        kw = {"device": device, "dtype": dtype}
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model, **kw)
+        self.layers = nn.ModuleList(Layer(c, cfg, self.backends, **kw) for c in cfg.pattern)
+        self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps, **kw)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False, **kw)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embedding.weight
+        if device.type != "meta":
+            self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Random weights: normal(0, init_std) for matrices, residual outputs scaled by
+        1/sqrt(n_layer) (GPT-2's rule, one residual write per layer), mamba's own init for the
+        SSM parameters, ones for norms."""
+        std = self.cfg.init_std
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear | nn.Embedding):
+                out = name.endswith(("wo", "out_proj", "down"))
+                nn.init.normal_(module.weight, 0.0, std / self.cfg.n_layer**0.5 if out else std)
+        for module in self.modules():
+            if isinstance(module, Mamba1 | Mamba2):
+                module.reset_parameters()  # after the generic pass: dt_proj has its own init
+
+    def kernel_backends(self) -> dict[str, str]:
+        """What runs: attention backend (full sequences), the decode attention path, SSM, conv."""
+        out = {}
+        if "A" in self.cfg.pattern:
+            out["attention"] = self.backends["attention"]
+            out["attention_decode"] = "matmul"
+        if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
+            out["ssm"] = self.backends["ssm"]
+            out["conv"] = self.backends["conv"]
+        return out
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def cost(self):
+        return self.cfg.cost()
+
+    def _rope(self, T: int, device, dtype):
+        if "A" not in self.cfg.pattern:
+            return None
+        return rope_cos_sin(
+            torch.arange(T, device=device), self.cfg.head_dim, self.cfg.rope_theta, dtype
+        )
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lm_head(self.norm_f(x))
+
+    def forward(self, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """input_ids [B, T] -> logits [B, T, V] ([B, 1, V] for the last position if last_only)."""
+        x = self.embedding(input_ids)  # [B, T, d_model]
+        rope = self._rope(input_ids.shape[1], x.device, x.dtype)
+        for layer in self.layers:
+            x = layer(x, rope=rope)
+        return self._logits(x[:, -1:] if last_only else x)
+
+    def allocate_cache(self, batch: int, max_len: int, dtype: torch.dtype | None = None) -> Cache:
+        dtype = dtype or self.embedding.weight.dtype
+        return allocate(self.cfg, batch, max_len, dtype, self.embedding.weight.device)
+
+    def prefill(self, input_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """Run the prompt from position 0, filling the cache. input_ids [B, T] -> logits [B, 1, V]
+        of the last position; afterwards cache.pos == T."""
+        B, T = input_ids.shape
+        if B != cache.batch or T > cache.max_len:
+            raise ValueError(
+                f"prefill of [{B}, {T}] tokens does not fit a cache of batch "
+                f"{cache.batch} and max_len {cache.max_len}"
+            )
+        cache.reset()
+        x = self.embedding(input_ids)
+        rope = self._rope(T, x.device, x.dtype)
+        for layer, c in zip(self.layers, cache.layers, strict=True):
+            x = layer(x, rope=rope, cache=c)
+        cache.pos.fill_(T)
+        return self._logits(x[:, -1:])
+
+    def step(self, input_ids: torch.Tensor, cache: Cache) -> torch.Tensor:
+        """One decode step at position cache.pos: input_ids [B, 1] -> logits [B, 1, V].
+        No host syncs and no shape changes, so it can be captured in a CUDA graph. The caller
+        keeps cache.pos < max_len (a step beyond the buffer fails in index_copy_)."""
+        x = self.embedding(input_ids)  # [B, 1, d_model]
+        for layer, c in zip(self.layers, cache.layers, strict=True):
+            x = layer.step(x, cache=c, pos=cache.pos)
+        cache.pos.add_(1)
+        return self._logits(x)
