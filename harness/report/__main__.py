@@ -1,6 +1,8 @@
-"""Rebuild a report from results alone:
+"""Rebuild a report from results alone, optionally beside a second run:
 
 python -m harness.report results/<run-id> [--out reports/<run-id>]
+python -m harness.report results/<a> --compare results/<b>      # -> reports/<a>-vs-<b>/index.html
+python -m harness.report results/<run-id> --claims my-claims.yaml   # more claims for the ledger
 """
 
 import argparse
@@ -9,16 +11,34 @@ from pathlib import Path
 from harness.report.render import render
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.report")
     parser.add_argument("run", help="results/<run-id> folder (holds manifest.json, records.jsonl)")
-    parser.add_argument("--out", help="output folder (default: reports/<run-id>)")
-    args = parser.parse_args()
-    run = Path(args.run)
-    if not (run / "manifest.json").exists():
-        parser.error(f"{run} has no manifest.json: not a ctxbench results folder")
-    out = Path(args.out) if args.out else Path("reports") / run.name
-    print(render(run, out))
+    parser.add_argument(
+        "--out", help="output folder (default: reports/<run-id>, or reports/<a>-vs-<b>)"
+    )
+    parser.add_argument(
+        "--compare", metavar="RUN_B", help="a second results folder to compare with"
+    )
+    parser.add_argument(
+        "--claims",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a claims YAML added to conf/claims.yaml (repeatable; same id replaces)",
+    )
+    args = parser.parse_args(argv)
+    runs = [Path(args.run)] + ([Path(args.compare)] if args.compare else [])
+    for run in runs:
+        if not (run / "manifest.json").exists():
+            parser.error(f"{run} has no manifest.json: not a ctxbench results folder")
+    for f in args.claims:
+        if not Path(f).exists():
+            parser.error(f"claims file {f} does not exist")
+    name = runs[0].name + (f"-vs-{runs[1].name}" if args.compare else "")
+    out = Path(args.out) if args.out else Path("reports") / name
+    print(render(runs[0], out, compare=runs[1] if args.compare else None, claims=args.claims))
 
 
-main()
+if __name__ == "__main__":
+    main()

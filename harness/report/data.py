@@ -1,73 +1,210 @@
-"""Records -> one flat table (pandas), one row per point's latest attempt."""
+"""Records -> one flat table (pandas), one row per point's latest attempt.
+
+Each suite writes its own metric names (see the suites); `flatten` maps them onto one set of
+columns so figures, tables, crossovers and the ledger select rows the same way. Anything a column
+does not hold (raw samples, bucketed perplexity, search steps) stays in the record, reachable by
+the row's hash through `Run.records`.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from harness.store import RECORDS, latest_by_hash, read_records
+from harness.report import arch
+from harness.store import TORN, latest_by_hash, read_run
 from harness.units import format_length
+
+FAILED = ("oom", "timeout", "crashed", "cuda_error", "invalid_output")
 
 COLUMNS = [
     "suite",
     "model",
+    "family",
     "size",
     "backend",
     "context",
     "batch",
     "dtype",
     "status",
+    "phase",
     "time_ms",
     "p90_ms",
     "p99_ms",
     "samples",
+    "tokens_per_s",
     "tflops",
     "gbps",
-    "rel_err",
+    "mfu",
+    "mbu",
+    "flops",
+    "bytes_per_token",
     "peak_bytes",
+    "predicted_bytes",
+    "prefill_peak",
+    "decode_peak",
+    "prefill_predicted",
+    "decode_predicted",
+    "energy_jpt",
+    "rel_err",
+    "best_batch",
+    "max_context",
+    "first_failure",
+    "accuracy",
+    "bpb",
+    "width",
+    "kv_pairs",
+    "depth",
+    "train_length",
     "reason",
+    "hash",
 ]
 
 
-def load(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+@dataclass
+class Run:
+    dir: Path
+    manifest: dict[str, Any]
+    records: dict[str, dict[str, Any]]  # hash -> latest record, in file order
+    df: pd.DataFrame
+    torn: int  # lines set aside as torn (records.torn.jsonl): never counted
+
+    @property
+    def env(self) -> dict[str, Any]:
+        return self.manifest.get("env") or {}
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest.get("run_id") or self.dir.name)
+
+    def samples(self, hash_: str) -> list[float]:
+        rec = self.records.get(hash_) or {}
+        return list((rec.get("samples") or {}).get("time_ms") or [])
+
+    def device_memory(self) -> int | None:
+        """Bytes of one device: what a point could use (the env's, else a record's)."""
+        if self.env.get("device_memory_bytes"):
+            return int(self.env["device_memory_bytes"])
+        col = self.df.get("device_memory_bytes")
+        return None if col is None or col.dropna().empty else int(col.dropna().iloc[0])
+
+
+def load(run_dir: Path) -> Run:
+    run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    records = list(latest_by_hash(read_records(run_dir / RECORDS)).values())
-    return manifest, records
+    records = latest_by_hash(read_run(run_dir))  # every writer's file merged
+    torn_path = run_dir / TORN
+    torn = len(torn_path.read_text().splitlines()) if torn_path.exists() else 0
+    return Run(run_dir, manifest, records, table(list(records.values())), torn)
+
+
+def _num(value: Any) -> float | None:
+    """A metric as a float, or None (bools and strings are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _get(d: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(key)
+    return d
 
 
 def flatten(rec: dict[str, Any]) -> dict[str, Any]:
-    p, m = rec["point"], rec.get("metrics") or {}
-    t = m.get("time") or {}
-    mem = m.get("memory") or {}
-    return {
-        "suite": p["suite"],
-        "model": p["model"],
-        "size": p["size"],
-        "backend": ",".join(p["backends"].values()) if p["backends"] else "",
-        "context": p["context"],
-        "batch": p["batch"],
-        "dtype": p["dtype"],
-        "status": rec["status"],
-        "time_ms": m.get("time_ms"),
-        "p90_ms": t.get("p90"),
-        "p99_ms": t.get("p99"),
-        "samples": t.get("count"),
-        "tflops": m.get("tflops"),
-        "gbps": m.get("gbps"),
-        "rel_err": m.get("rel_err"),
-        "peak_bytes": mem.get("peak_allocated_bytes"),
-        "reason": rec.get("reason", ""),
-        "hash": rec["hash"],
+    p = rec.get("point") or {}
+    m = rec.get("metrics") or {}
+    params = p.get("params") or {}
+    model = str(p.get("model", ""))
+    ran = rec.get("backends_ran") or p.get("backends") or {}
+    peaks = [_num(_get(m, k, "peak_allocated_bytes")) for k in ("prefill_memory", "decode_memory")]
+    preds = [_num(_get(m, "predicted", k, "total")) for k in ("prefill", "decode")]
+    row = {
+        "suite": p.get("suite", ""),
+        "model": model,
+        "family": arch.family(model),
+        "size": p.get("size") or "",
+        "backend": arch.backend_label(model, ran),
+        "context": int(p.get("context") or 0),
+        "batch": int(p.get("batch") or 0),
+        "dtype": p.get("dtype", ""),
+        "status": rec.get("status", ""),
+        "phase": params.get("phase") or m.get("phase") or "",
+        "time_ms": _num(m.get("time_ms")),
+        "p90_ms": _num(_get(m, "time", "p90")),
+        "p99_ms": _num(_get(m, "time", "p99")),
+        "samples": _num(_get(m, "time", "count")),
+        "tokens_per_s": _num(m.get("tokens_per_s")),
+        "tflops": _num(m.get("tflops")),
+        "gbps": _num(m.get("gbps")),
+        "mfu": _num(m.get("mfu")),
+        "mbu": _num(m.get("mbu")),
+        "flops": _num(m.get("flops")),
+        "bytes_per_token": (
+            _bytes_per_token(m, int(p.get("batch") or 1)) if p.get("suite") == "decode" else None
+        ),
+        "peak_bytes": _num(_get(m, "memory", "peak_allocated_bytes")),
+        "predicted_bytes": _num(_get(m, "predicted_memory", "total")),
+        "prefill_peak": peaks[0],
+        "decode_peak": peaks[1],
+        "prefill_predicted": preds[0],
+        "decode_predicted": preds[1],
+        "energy_jpt": _num(_get(m, "energy", "joules_per_token")),
+        "rel_err": _num(m.get("rel_err")) if "rel_err" in m else _num(_get(m, "canary", "rel_err")),
+        "best_batch": _num(m.get("batch")) if p.get("suite") == "throughput" else None,
+        "max_context": _num(m.get("max_context")),
+        "first_failure": _num(m.get("first_failure")),
+        "accuracy": _num(m.get("accuracy")),
+        "bpb": _num(m.get("bpb")),
+        "width": _num(params.get("width")),
+        "kv_pairs": _num(params.get("kv_pairs")),
+        "depth": _num(params.get("depth")),
+        "train_length": _num(params.get("train_length")),
+        "reason": rec.get("reason") or "",
+        "hash": rec.get("hash", ""),
+        "device_memory_bytes": _num(m.get("device_memory_bytes")),
     }
+    if row["peak_bytes"] is None and any(v is not None for v in peaks):
+        row["peak_bytes"] = max(v for v in peaks if v is not None)  # the memory suite's phases
+    if row["predicted_bytes"] is None and any(v is not None for v in preds):
+        row["predicted_bytes"] = max(v for v in preds if v is not None)
+    return row
+
+
+def _bytes_per_token(m: dict, batch: int) -> float | None:
+    """HBM bytes one decode step moves per generated token (the cost model's count)."""
+    step = _num(m.get("bytes_per_step"))
+    if step is None and _num(m.get("gbps")) and _num(m.get("time_ms")):
+        step = m["gbps"] * 1e9 * m["time_ms"] / 1e3
+    return step / max(batch, 1) if step is not None else None
+
+
+SORT = ["suite", "model", "size", "backend", "dtype", "batch", "phase", "context", "hash"]
 
 
 def table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    df = pd.DataFrame([flatten(r) for r in records], columns=[*COLUMNS, "hash"])
-    if df.empty:
-        return df
-    df = df.sort_values(["suite", "model", "size", "backend", "batch", "context"], kind="stable")
-    df["length"] = df["context"].map(format_length)
-    return df.reset_index(drop=True)
+    df = pd.DataFrame([flatten(r) for r in records], columns=[*COLUMNS, "device_memory_bytes"])
+    for col in (
+        "suite",
+        "model",
+        "family",
+        "size",
+        "backend",
+        "dtype",
+        "status",
+        "phase",
+        "reason",
+        "hash",
+    ):
+        # plain Python strings: pandas' Arrow-backed default makes every row selection and
+        # .loc several times slower, and the report selects rows thousands of times
+        df[col] = df[col].astype(object)
+    df = df.sort_values(SORT, kind="stable").reset_index(drop=True)
+    df["length"] = df["context"].map(lambda n: format_length(int(n)) if n else "")
+    return df

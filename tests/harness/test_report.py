@@ -1,92 +1,266 @@
-"""The first report: from results alone, self-contained, deterministic; partial runs say so."""
+"""The report: from results alone, self-contained, deterministic; every point tabled (failed ones
+with their reason), raw records embedded and downloadable; partial runs say what is missing."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from harness.report import render
+from harness.report.render import CSP, env_line
 from harness.store import Store
+from tests.report import synth
+from tests.report.htmlq import Page
+
+REPO = Path(__file__).resolve().parents[2]
 
 
-def _record(model: str, context: int, status: str, ms: float | None = None, backend="math"):
-    point = {
-        "suite": "kernels",
-        "model": model,
-        "size": "",
-        "context": context,
-        "batch": 1,
-        "dtype": "float32",
-        "device": "cpu",
-        "backends": {"attention": backend},
-        "seed": 0,
-        "params": {},
-        "timing": {},
-    }
-    metrics = (
-        {"time_ms": ms, "time": {"count": 12, "median": ms, "p90": ms, "p99": None}} if ms else {}
+def kernels_run(tmp_path, name="r1", planned=None, measure=("kernels",), **kw) -> Path:
+    b = synth.Builder(0)
+    b.kernels(contexts=[1024, 4096, 16384, 65536])
+    return synth.write(
+        tmp_path / "results" / name, b.records, planned=planned, measure=list(measure), **kw
     )
-    return {
-        "hash": f"{model}-{backend}-{context}",
-        "point": point,
-        "status": status,
-        "reason": "" if status == "ok" else f"planted {status}",
-        "metrics": metrics,
-    }
 
 
-def _run_dir(tmp_path, records, planned=None):
-    store = Store(tmp_path / "results" / "r1")
-    store.write_manifest(
-        {
-            "run_id": "r1",
-            "suite": "kernels",
-            "created": "2026-11-22T00:00:00Z",
-            "plan": {"points": planned or len(records)},
-            "env": {
-                "device_name": "TestGPU",
-                "packages": {"torch": "9"},
-                "git": {"sha": "abc", "dirty": False},
-            },
-        }
-    )
-    for r in records:
-        store.append(r)
-    return store.dir
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """The full synthetic run (every suite) rendered once: (results dir, html, parsed page)."""
+    tmp = tmp_path_factory.mktemp("full")
+    run = synth.full_run(tmp / "results" / "full")
+    html = render(run, tmp / "reports" / "full").read_text()
+    return run, html, Page(html)
 
 
-RECORDS = [
-    _record("attention", 1024, "ok", 0.5),
-    _record("attention", 4096, "ok", 4.0),
-    _record("attention", 16384, "oom"),
-    _record("attention", 1024, "ok", 0.3, backend="flash"),
-    _record("attention", 4096, "skipped", backend="cudnn"),
-]
+def test_every_point_is_a_row_with_status_and_reason(full):
+    run, _, page = full
+    n = len(Store(run).latest_by_hash())
+    rows = page.rows("points-table")
+    assert len(rows) == n
+    statuses = [r[7] for r in rows]
+    assert {"ok", "oom", "skipped", "invalid_output", "timeout"} <= set(statuses)
+    oom_reasons = [r[-1] for r in rows if r[7] == "oom"]
+    assert any("out of memory" in r for r in oom_reasons)  # the reason travels with the failure
 
 
-def test_report_has_environment_table_and_figure_with_failures_marked(tmp_path):
-    out = render(_run_dir(tmp_path, RECORDS), tmp_path / "reports" / "r1")
-    html = out.read_text()
-    assert "TestGPU" in html
-    assert html.count("<tr>") == 1 + len(RECORDS)  # header + one row per point
-    assert 'id="fig-kernel-attention"' in html and "<svg" in html
-    assert "oom (math)" in html  # the failed point is drawn and named, not dropped
-    assert "planted oom" in html
-    assert "Content-Security-Policy" in html
-    assert not re.search(r"(src|href)=\"https?://", html)  # no network request
+def test_every_figure_kind_the_issue_asks_for_is_drawn(full):
+    _, html, page = full
+    wanted = [
+        "fig-prefill-",
+        "fig-decode-",
+        "fig-throughput-",
+        "fig-memory-",
+        "fig-utilization-",
+        "fig-energy-",
+        "fig-mqar",
+        "fig-niah",
+        "fig-perplexity",
+        "fig-kernels-",
+        "fig-frontier-",
+    ]
+    for prefix in wanted:
+        assert any(i.startswith(prefix) for i in page.ids), prefix
+    figures = re.findall(r'<figure id="([^"]+)"[^>]*><svg', html)
+    assert len(figures) >= len(wanted)
 
 
-def test_two_renders_are_byte_identical(tmp_path):
-    run = _run_dir(tmp_path, RECORDS)
-    a = render(run, tmp_path / "a").read_bytes()
-    b = render(run, tmp_path / "b").read_bytes()
-    assert a == b
+def test_failed_points_are_marked_in_figures_not_dropped(full):
+    _, html, _ = full
+    decode = html[html.index('<figure id="fig-decode-') :]
+    decode = decode[: decode.index("</figure>")]
+    assert "oom (not a result)" in decode  # the Transformer's 1M decode OOM is drawn and named
+    ssd = html[html.index('<figure id="fig-kernels-b1-bfloat16-ssd"') :]
+    assert "invalid_output (not a result)" in ssd[: ssd.index("</figure>")]
+
+
+def test_legends_name_the_kernel_backend(full):
+    _, html, _ = full
+    prefill = html[html.index('<figure id="fig-prefill-') :]
+    prefill = prefill[: prefill.index("</figure>")]
+    assert "Transformer [attention=cudnn]" in prefill
+    assert "Mamba-2 [conv=triton ssm=triton]" in prefill
+
+
+def test_self_contained_no_network_reference(full):
+    _, html, page = full
+    csp = [m["content"] for m in page.metas if m.get("http-equiv") == "Content-Security-Policy"]
+    assert csp == [CSP] and "default-src 'none'" in CSP and "connect-src" not in CSP
+    for tag, attr, value in page.sources:
+        assert value.startswith(("#", "data:")), (tag, attr, value[:80])
+    assert not re.search(r"url\((?!#)", html)  # CSS/SVG url() only to in-page fragments
+    assert "<link" not in html and "@import" not in html
+
+
+def test_internal_links_land_on_an_element(full):
+    _, _, page = full
+    ids = set(page.ids)
+    assert len(ids) == len(page.ids), "duplicate ids"
+    targets = [h[1:] for h in page.hrefs if h.startswith("#")]
+    assert targets and all(t in ids for t in targets), sorted(set(targets) - ids)
+
+
+def test_csv_download_holds_every_point(full):
+    run, _, page = full
+    uri = next(h for h in page.hrefs if h.startswith("data:text/csv"))
+    text = base64.b64decode(uri.split(",", 1)[1]).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    latest = Store(run).latest_by_hash()
+    assert len(rows) == len(latest)
+    assert {r["hash"] for r in rows} == set(latest)
+    assert {"suite", "model", "context", "status", "reason", "time_ms"} <= set(rows[0])
+
+
+def test_raw_records_are_embedded_as_json(full):
+    run, _, page = full
+    records = json.loads(page.scripts["records"])
+    assert sorted(r["hash"] for r in records) == sorted(Store(run).latest_by_hash())
+    assert any(r.get("samples", {}).get("time_ms") for r in records)  # raw samples included
+
+
+def test_summary_is_generated_from_the_data(full):
+    _, _, page = full
+    text = page.texts["summary"]
+    assert "Mamba-2 overtakes Transformer at" in text and "95% CI" in text
+    assert "runs out of memory from 1M" in text
+    assert re.search(r"Claims ledger \(26 claims\)", text)
+
+
+def test_latest_attempt_of_a_point_wins(tmp_path):
+    b = synth.Builder(0)
+    first = b.add("kernels", "ssd", 4096, "timeout", backends={"ssm": "triton"})
+    retry = dict(first, status="ok", reason="", metrics={"time_ms": 1.5, "time": {"count": 3}})
+    run = synth.write(tmp_path / "results" / "retry", [first, retry])
+    page = Page(render(run, tmp_path / "out", workers=1).read_text())
+    rows = page.rows("points-table")
+    assert len(rows) == 1 and rows[0][7] == "ok"
+
+
+def test_two_renders_are_byte_identical_across_processes(tmp_path):
+    """Different hash seeds and worker counts: the bytes must not move (sets, dict order, figure
+    ids and bootstraps are all pinned)."""
+    run = kernels_run(tmp_path)
+    outs = []
+    for seed, workers in (("1", "1"), ("2", "2")):
+        out = tmp_path / f"out{seed}"
+        code = "from harness.report import render; "
+        code += f"render({str(run)!r}, {str(out)!r}, workers={workers})"
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
+        outs.append((out / "index.html").read_bytes())
+    assert outs[0] == outs[1]
+    assert b"svg" in outs[0]
 
 
 def test_partial_run_renders_and_says_what_is_missing(tmp_path):
-    html = render(_run_dir(tmp_path, RECORDS[:2], planned=7), tmp_path / "p").read_text()
-    assert "5 planned point(s) have no record yet" in html
+    run = kernels_run(tmp_path, planned=200, measure=("kernels", "decode"))
+    html = render(run, tmp_path / "p", workers=1).read_text()
+    page = Page(html)
+    n = len(page.rows("points-table"))
+    assert f"{200 - n} planned point(s) have no record yet" in page.texts["partial"]
+    assert "Measurements with no record yet: decode" in page.texts["partial"]
+    assert f"This run is partial: {200 - n} of 200" in page.texts["summary"]
+
+
+def test_torn_lines_are_reported_not_counted(tmp_path):
+    run = kernels_run(tmp_path)
+    (run / "records.torn.jsonl").write_text('{"hash": "x", "poi\n')
+    html = render(run, tmp_path / "t", workers=1).read_text()
+    assert "1 torn record line(s)" in html
 
 
 def test_empty_run_renders(tmp_path):
-    html = render(_run_dir(tmp_path, [], planned=3), tmp_path / "e").read_text()
-    assert "No figure" in html and "3 planned point(s)" in html
+    run = synth.write(tmp_path / "results" / "empty", [], planned=3, measure=["prefill"])
+    page = Page(render(run, tmp_path / "e", workers=1).read_text())
+    assert "No figure" in page.texts["sec-figures"]
+    assert "3 planned point(s) have no record yet" in page.texts["partial"]
+    assert page.rows("points-table") == []
+    assert len(page.rows("ledger-table")) == 26  # every claim still listed (untestable here)
+
+
+def test_env_line_names_gpu_driver_packages_and_git():
+    env = synth.manifest(sha="abcdef1234567", dirty=True)["env"]
+    line = env_line(env)
+    for part in (
+        "NVIDIA H100 80GB HBM3",
+        "80.00 GB",
+        "driver 580.65",
+        "CUDA 12.8",
+        "torch 2.9.0",
+        "triton 3.5.0",
+        "flash-attn 2.8.3",
+        "git abcdef1234 (dirty)",
+    ):
+        assert part in line
+    assert "mamba-ssm" not in line  # absent peers are not listed as present
+    assert "no CUDA" in env_line({"device_name": "cpu", "packages": {"torch": "2.13"}})
+
+
+def test_cli_renders_compare_and_extra_claims(tmp_path):
+    a, b = kernels_run(tmp_path, "a"), kernels_run(tmp_path, "b", sha="fedcba9876")
+    claims = tmp_path / "mine.yaml"
+    claims.write_text(
+        "claims:\n  - id: my-claim\n    text: SSD is slower\n    expect: {ratio_min: 1}\n"
+        "    measure: {kind: ratio, suite: kernels, metric: time_ms, num: ssd, den: attention}\n"
+    )
+    out = tmp_path / "cmp"
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.report",
+            str(a),
+            "--compare",
+            str(b),
+            "--claims",
+            str(claims),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    page = Page((out / "index.html").read_text())
+    assert "compare" in page.ids and page.rows("compare-table")
+    assert "claim-my-claim" in page.ids
+    bad = subprocess.run(
+        [sys.executable, "-m", "harness.report", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "no manifest.json" in bad.stderr
+
+
+def test_odd_records_render_rather_than_crash(tmp_path):
+    """Unknown suites and models, metrics of the wrong type, NaN, a record without metrics: the
+    report shows them in the table and draws what it can."""
+    b = synth.Builder(0)
+    b.add("lm_eval", "hf", 2048, metrics={"acc": 0.5})
+    b.add("prefill", "my_new_model", 4096, metrics={"time_ms": "fast", "memory": [1, 2]})
+    b.add("prefill", "transformer", 4096, metrics={"time_ms": float("nan"), "time": None})
+    b.add("decode", "mamba2", 4096, "crashed", metrics=None, reason="Segmentation fault")
+    b.add(
+        "perplexity", "mamba2", 4096, metrics={"bpb": 1.0, "bpb_by_bucket": {"bad": 1, "0-10": "x"}}
+    )
+    b.add("niah", "transformer", 1024, metrics={"accuracy": 0.9}, params={"depth": None})
+    run = synth.write(tmp_path / "results" / "odd", b.records)
+    html = render(run, tmp_path / "odd", workers=1).read_text()
+    page = Page(html)
+    assert len(page.rows("points-table")) == 6
+    assert "Segmentation fault" in html and "my_new_model" in html
+    assert json.loads(page.scripts["records"])[2]["metrics"]["time_ms"] is None  # NaN is not JSON
