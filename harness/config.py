@@ -50,6 +50,8 @@ SuiteConfig = make_dataclass(
     [(name, cls, field(default_factory=cls)) for name, cls in suites.configs().items()],
     bases=(SuiteBase,),
 )
+# Pickled configs (submitit ships them to cluster jobs) find the class here.
+SuiteConfig.__module__ = __name__
 
 
 @dataclass
@@ -81,6 +83,7 @@ class RunConfig:
     report: bool = True
     seed: int = 0
     progress: str = "auto"  # auto | rich | plain
+    claims: list[str] = field(default_factory=list)  # extra claims files for the report's ledger
 
 
 @dataclass

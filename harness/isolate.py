@@ -36,24 +36,24 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker exited with code {exitcode} before sending a result"
 
 
+def _child(conn: Any, point_dict: dict[str, Any], env: dict[str, str]) -> None:
+    """Spawned entry: apply the slot's environment before anything can initialise CUDA (the
+    driver reads CUDA_VISIBLE_DEVICES once, at its first call), then measure."""
+    os.environ.update(env)
+    worker.main(conn, point_dict)
+
+
 def run_isolated(
     point: Point, timeout_s: float, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Measure `point` in a spawned worker. Always returns a result dict with a status."""
+    """Measure `point` in a spawned worker. Always returns a result dict with a status.
+    `env` is added to the worker's environment only: the orchestrator's own is never changed,
+    so slot threads can start workers pinned to different GPUs at the same time."""
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    saved = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})  # spawn copies the parent's environment at start()
-    try:
-        proc = ctx.Process(target=worker.main, args=(sender, point.to_dict()), daemon=True)
-        t0 = time.perf_counter()
-        proc.start()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    proc = ctx.Process(target=_child, args=(sender, point.to_dict(), dict(env or {})), daemon=True)
+    t0 = time.perf_counter()
+    proc.start()
     sender.close()  # so that the worker's death shows as EOF here
     result: dict[str, Any]
     try:

@@ -2,15 +2,21 @@
 
 The run id defaults to `<suite>-<hash>` of the resolved config and the device, so starting the
 same command again resumes the same run (completed points are skipped by hash).
+
+Points run on every selected GPU at once (`harness.pool`). Several orchestrators may share one
+run folder: the tasks and jobs of a submitit/SLURM launch, or a second local start. The first
+local one writes records.jsonl and the manifest; every other writes records.d/<writer>.jsonl,
+and leases (`harness.leases`) keep any two from measuring the same point.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,11 @@ from harness import SCHEMA_VERSION, __version__
 from harness import config as C
 from harness import plan as P
 from harness.env import Hardware, detect, environment
+from harness.leases import Leases
+from harness.pool import slots_for
 from harness.progress import make as make_progress
 from harness.runner import Runner
-from harness.store import Store, now_iso
+from harness.store import Store, now_iso, writer_id
 
 
 @dataclass
@@ -35,6 +43,7 @@ class Prepared:
     planned: list[P.Planned]
     run_id: str
     config_hash: str
+    launcher: str = "basic"  # Hydra's launcher: anything else may run jobs of one run at once
 
 
 def config_hash(resolved: dict[str, Any], hw: Hardware) -> str:
@@ -61,72 +70,135 @@ def prepare(raw: DictConfig, cfg: C.Config, size: str = "") -> Prepared:
         resolved["run"].pop(key, None)
     digest = config_hash(resolved, hw)
     run_id = cfg.run.id or f"{cfg.suite.name}-{digest}"
-    return Prepared(cfg, resolved, hw, ctx, planned, run_id, digest)
+    return Prepared(cfg, resolved, hw, ctx, planned, run_id, digest, _launcher())
 
 
-def _manifest(p: Prepared, store: Store) -> dict[str, Any]:
-    argv = [a for a in sys.argv[1:] if not a.startswith(("run.results_dir=", "run.reports_dir="))]
-    session = {"started": now_iso(), "argv": argv, "harness": __version__}
-    manifest = store.read_manifest()
-    if manifest is None:
-        manifest = {
-            "schema": SCHEMA_VERSION,
-            "run_id": p.run_id,
-            "created": session["started"],
-            "suite": p.cfg.suite.name,
-            "config": p.resolved,
-            "config_hash": p.config_hash,
-            "env": environment(p.hw),
-            "plan": {
-                "points": len(p.planned),
-                "preflight_skipped": sum(1 for x in p.planned if x.skip_reason),
-            },
-            "sessions": [],
-            "timings_s": {},
-        }
-    elif manifest.get("config_hash") != p.config_hash:
-        print(
-            f"warning: run {p.run_id} was started with another config; "
-            "its manifest keeps the first one",
-            file=sys.stderr,
-        )
-    manifest["sessions"].append(session)
-    return manifest
+def _launcher() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return "basic"
+    return str(HydraConfig.get().runtime.choices.get("hydra/launcher") or "basic")
+
+
+def _new_manifest(p: Prepared, started: str) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": p.run_id,
+        "created": started,
+        "suite": p.cfg.suite.name,
+        "config": p.resolved,
+        "config_hash": p.config_hash,
+        "env": environment(p.hw),
+        "plan": {
+            "points": len(p.planned),
+            "preflight_skipped": sum(1 for x in p.planned if x.skip_reason),
+        },
+        "sessions": [],
+        "timings_s": {},
+    }
+
+
+def _session(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+
+    # A launched job's argv is the launcher's; Hydra keeps the overrides that made this job.
+    args = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else sys.argv[1:]
+    argv = [a for a in args if not a.startswith(("run.results_dir=", "run.reports_dir="))]
+    return {"started": now_iso(), "argv": argv, "harness": __version__, **(extra or {})}
+
+
+def _primary_lock(run_dir: Path, shared: bool) -> int | None:
+    """The first local orchestrator of a run holds this lock and writes records.jsonl. Launched
+    by a parallel launcher, nobody takes it: flock across NFS hosts is not to be trusted."""
+    if shared:
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / ".primary.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except OSError:  # held by a live orchestrator (or no locking here): write a file of our own
+        os.close(fd)
+        return None
 
 
 def execute(p: Prepared) -> Path:
     run_dir = Path(p.cfg.run.results_dir) / p.run_id
-    store = Store(run_dir)
+    lock = _primary_lock(run_dir, shared=p.launcher != "basic")
+    me = writer_id()
+    store = Store(run_dir, writer=None if lock is not None else me)
     if store.quarantined:
-        print(f"set aside {store.quarantined} torn record line(s) in records.torn.jsonl")
-    manifest = _manifest(p, store)
-    store.write_manifest(manifest)
+        print(f"set aside {store.quarantined} torn record line(s) in {store.records_path.name}")
+    slots = slots_for(p.hw, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    session = _session({"writer": me, "slots": [s.name for s in slots]})
+    if lock is not None:
+        manifest = store.read_manifest() or _new_manifest(p, session["started"])
+        if manifest.get("config_hash") != p.config_hash:
+            print(
+                f"warning: run {p.run_id} was started with another config; "
+                "its manifest keeps the first one",
+                file=sys.stderr,
+            )
+        manifest["sessions"].append(session)
+        store.write_manifest(manifest)
+    else:
+        store.create_manifest(_new_manifest(p, session["started"]))
     print(
-        f"run {p.run_id}: {len(p.planned)} points on {p.hw.name} ({p.hw.device}); "
-        f"results in {run_dir}"
+        f"run {p.run_id}: {len(p.planned)} points on {p.hw.name} ({p.hw.device}), "
+        f"{len(slots)} worker slot(s); results in {run_dir}"
     )
 
-    runner = Runner(store, p.run_id, p.cfg.suite.timeout_s, retry=p.cfg.run.retry)
+    leases = Leases(run_dir, me)
+    runner = Runner(
+        store, p.run_id, p.cfg.suite.timeout_s, retry=p.cfg.run.retry, leases=leases, slots=slots
+    )
     progress = make_progress(len(p.planned), p.cfg.run.progress)
-    by_measure: dict[str, list[P.Planned]] = {}
-    for item in p.planned:
-        by_measure.setdefault(item.point.suite, []).append(item)
-    counts: Counter[str] = Counter()
-    with progress:
-        for name, items in by_measure.items():
-            t0 = time.perf_counter()
-            counts.update(runner.run(items, progress))
-            spent = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    try:
+        with progress:
+            counts = runner.run(p.planned, progress)
+    finally:
+        leases.close()
+    session.update(ended=now_iso(), counts=counts, wall_s=time.perf_counter() - t0)
+    session["busy_s"] = dict(runner.busy_s)  # worker seconds by measurement
+    if lock is not None:
+        manifest["sessions"][-1] = session
+        for name, spent in runner.busy_s.items():
             manifest["timings_s"][name] = manifest["timings_s"].get(name, 0.0) + spent
-    manifest["sessions"][-1]["ended"] = now_iso()
-    manifest["sessions"][-1]["counts"] = dict(counts)
-    store.write_manifest(manifest)
+        store.write_manifest(manifest)
+    else:
+        (store.records_path.with_suffix(".session.json")).write_text(
+            json.dumps(session, indent=2, sort_keys=True) + "\n"
+        )
 
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new to run"
-    print(f"done: {summary}")
+    print(f"done: {summary} in {session['wall_s']:.1f} s")
     if p.cfg.run.report:
-        from harness.report import render
-
-        out = render(run_dir, Path(p.cfg.run.reports_dir) / p.run_id)
-        print(f"report: {out}")
+        _render(p, run_dir, store, shared=lock is None)
+    if lock is not None:
+        os.close(lock)
     return run_dir
+
+
+def _render(p: Prepared, run_dir: Path, store: Store, shared: bool) -> None:
+    from harness.report import render
+
+    out_dir = Path(p.cfg.run.reports_dir) / p.run_id
+    if not shared:
+        print(f"report: {render(run_dir, out_dir)}")
+        return
+    # Jobs sharing the run end at about the same time: one renders, the others say where.
+    recorded = store.latest_by_hash()
+    if any(x.point.hash not in recorded for x in p.planned):
+        print(f"report: run incomplete; render later with `make report RUN={run_dir}`")
+        return
+    with Leases(run_dir, writer_id()) as leases:
+        lease = leases.acquire("_report")
+        if lease is None:
+            print(f"report: another job is rendering it into {out_dir}")
+            return
+        try:
+            print(f"report: {render(run_dir, out_dir)}")
+        finally:
+            leases.release(lease)

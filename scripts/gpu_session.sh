@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One lent-GPU session, everything in one go (device time is scarce): install from the offline
+# wheelhouse as a user of an offline GPU box would, then the runs named in STEPS, each under its
+# own time limit, logs and results under $OUT.
+#   bash scripts/gpu_session.sh "$OUT"            (repository root; `wheelhouse` carried)
+# STEPS (default "pool kernels recall"): any of
+#   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
+#   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
+#   recall   a short MQAR + needle run of the recall suite
+set -uo pipefail
+OUT=${1:?usage: gpu_session.sh OUT}
+STEPS=${STEPS:-pool kernels recall}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv | tee "$OUT/gpus.csv"
+t0=$(date +%s)
+make install EXTRAS=dev PIP_OPTS="--no-index --find-links wheelhouse" >"$OUT/install.log" 2>&1 ||
+    { tail -30 "$OUT/install.log"; exit 1; }
+echo "install: $(($(date +%s) - t0)) s"
+R="run.results_dir=$OUT/results run.reports_dir=$OUT/reports run.progress=plain"
+step() {  # name, time limit in s, command...
+    local name=$1 limit=$2
+    shift 2
+    local s=$(date +%s)
+    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    echo "$name: rc=$? in $(($(date +%s) - s)) s"
+    tail -25 "$OUT/$name.log"
+    tar czf "$OUT/results-$name.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports 2>/dev/null  # one file comes back
+}
+for s in $STEPS; do case $s in
+kernels) step kernels 80 .venv/bin/python -m harness suite=kernels 'suite.kernels.ops=[attention]' \
+    'sweep.context=[1k,4k,16k]' 'suite.kernels.backends.attention=[cudnn,flash,efficient]' run.id=kernels-attn $R ;;
+pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --results-dir "$OUT/results" \
+    --tag pool --fresh-triton-cache --sweep --gpus 0,1 --gpus 0 -- suite=scaling size=370m \
+    'models=[transformer,mamba2]' "sweep.context=${POOL_CONTEXTS:-[4k,16k]}" \
+    'suite.measure=[prefill,decode]' suite.timing.max_time_s=4 \
+    run.reports_dir="$OUT/reports" run.progress=plain ;;
+recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recall 'models=[transformer,mamba2]' \
+    'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
+    suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
+*) echo "unknown step $s (kernels | pool | recall)"; exit 2 ;;
+esac; done

@@ -1,0 +1,180 @@
+"""The local pool with fake GPUs: one pinned slot per GPU, longest expected group first, the
+OOM-skip rule whichever slot runs a group, and workers that die mid-point."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from rich.console import Console
+
+from harness.env import Gpu, Hardware
+from harness.isolate import run_isolated
+from harness.plan import Planned
+from harness.point import Point, freeze
+from harness.pool import CPU_SLOT, expected_seconds, slots_for
+from harness.progress import PlainProgress
+from harness.runner import Runner
+from harness.store import Store
+from harness.timing import TimingConfig
+
+from .conftest import selftest_point
+
+
+def fake_hw(n: int, name: str = "FakeGPU 80GB") -> Hardware:
+    gpus = tuple(Gpu(i, name, 80 * 10**9, (9, 0), f"GPU-fake-{i}") for i in range(n))
+    return Hardware("cuda", gpus, 80 * 10**9, name)
+
+
+class FakeMeasure:
+    """Stands in for run_isolated: no process, no CUDA. Remembers who ran what, and when."""
+
+    def __init__(self, seconds: float = 0.05, oom_above: int | None = None):
+        self.seconds, self.oom_above = seconds, oom_above
+        self.calls: list[dict] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, point: Point, timeout: float, env: dict | None = None) -> dict:
+        t0 = time.perf_counter()
+        time.sleep(self.seconds)
+        with self.lock:
+            self.calls.append({"point": point, "env": env, "t0": t0, "t1": time.perf_counter()})
+        if point.model == "oom_above" and self.oom_above and point.context > self.oom_above:
+            return {"status": "oom", "reason": "CUDA out of memory (fake)"}
+        return {"status": "ok", "reason": "", "metrics": {"time_ms": 1.0}}
+
+
+def run(store: Store, points, slots, measure, **kw) -> dict:
+    runner = Runner(store, "t", timeout_s=30.0, measure_fn=measure, slots=slots, **kw)
+    return runner.run([Planned(p) for p in points], PlainProgress(len(points), Console(quiet=True)))
+
+
+def test_one_slot_per_selected_gpu_pinned_in_nvml_order():
+    slots = slots_for(fake_hw(3))
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "1", "2"]
+    assert all(s.env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID" for s in slots)  # CUDA's = NVML's
+    assert [s.gpu["uuid"] for s in slots] == [f"GPU-fake-{i}" for i in range(3)]
+    # a job's own allocation (SLURM sets CUDA_VISIBLE_DEVICES): only those GPUs get workers
+    assert [s.gpu["index"] for s in slots_for(fake_hw(4), visible="1,3")] == [1, 3]
+    assert [s.gpu["index"] for s in slots_for(fake_hw(4), visible="GPU-fake-2")] == [2]
+    assert slots_for(Hardware("cpu")) == [CPU_SLOT]
+
+
+def test_every_gpu_works_and_each_record_names_the_gpu_that_ran_it(tmp_path):
+    points = [selftest_point("ok", context=L, slow_s=i) for i in range(6) for L in (1024, 2048)]
+    measure = FakeMeasure(seconds=0.1)
+    counts = run(Store(tmp_path), points, slots_for(fake_hw(3)), measure)
+    assert counts == {"ok": 12}
+    records = Store(tmp_path).records()
+    assert sorted(r["hash"] for r in records) == sorted(p.hash for p in points)
+    pinned = {c["point"].hash: c["env"]["CUDA_VISIBLE_DEVICES"] for c in measure.calls}
+    for rec in records:
+        assert str(rec["gpu"]["index"]) == pinned[rec["hash"]]  # the record says where it ran
+        assert rec["gpu"]["name"] == "FakeGPU 80GB" and rec["host"]
+    assert len(set(pinned.values())) == 3
+    # a group's points never overlap in time (the OOM rule needs the shorter outcome first)...
+    by_group: dict = {}
+    for c in measure.calls:
+        by_group.setdefault(c["point"].group(), []).append(c)
+    for calls in by_group.values():
+        calls.sort(key=lambda c: c["t0"])
+        assert calls[0]["point"].context < calls[1]["point"].context
+        assert calls[0]["t1"] <= calls[1]["t0"]
+    # ... while different groups do run at the same time
+    calls = sorted(measure.calls, key=lambda c: c["t0"])
+    assert any(b["t0"] < a["t1"] for a, b in zip(calls, calls[1:], strict=False))
+
+
+def test_longest_expected_group_goes_first(tmp_path):
+    # expected seconds grow with slow_s; two points a group: group totals 6, 8, 10, 14
+    costs = [1, 2, 3, 5]
+    points = [selftest_point("slow", context=L, slow_s=s) for s in costs for L in (1024, 2048)]
+    measure = FakeMeasure(seconds=0.1)
+    run(Store(tmp_path), points, slots_for(fake_hw(2)), measure)
+    heads = [c["point"] for c in sorted(measure.calls, key=lambda c: c["t0"])]
+    heads = [p.param("slow_s") for p in heads if p.context == 1024]
+    assert set(heads[:2]) == {5, 3}  # the two longest start at once
+    assert heads[2:] == [2, 1]
+
+
+def test_one_slot_keeps_the_plan_order(tmp_path):
+    points = [selftest_point("slow", context=1024, slow_s=s) for s in (1, 5, 3)]
+    measure = FakeMeasure(seconds=0.0)
+    run(Store(tmp_path), points, [CPU_SLOT], measure)
+    assert [c["point"].param("slow_s") for c in measure.calls] == [1, 5, 3]
+    assert [c["env"] for c in measure.calls] == [None] * 3  # CPU: nothing to pin
+
+
+def test_oom_skip_rule_holds_whichever_slot_runs_the_group(tmp_path):
+    lengths = (1024, 4096, 8192, 16384, 32768)
+    failing = [selftest_point("oom_above", context=L) for L in lengths]
+    others = [selftest_point("ok", context=L, batch=b) for b in (2, 4) for L in lengths]
+    measure = FakeMeasure(seconds=0.05, oom_above=4096)
+    run(Store(tmp_path), failing + others, slots_for(fake_hw(3)), measure)
+    got = {(r["point"]["model"], r["point"]["context"]): r for r in Store(tmp_path).records()}
+    assert [got["oom_above", L]["status"] for L in lengths] == [
+        "ok",
+        "ok",
+        "oom",
+        "skipped",
+        "skipped",
+    ]
+    assert "8K" in got["oom_above", 16384]["reason"] and got["oom_above", 16384]["gpu"] is None
+    ran = [c["point"].context for c in measure.calls if c["point"].model == "oom_above"]
+    assert ran == [1024, 4096, 8192]  # never 16K, 32K
+    assert len(measure.calls) == 3 + 10  # the other groups are untouched by that OOM
+
+
+def test_a_worker_dying_mid_point_costs_that_point_only(tmp_path):
+    points = [
+        selftest_point("exit", context=1024),
+        selftest_point("signal", context=1024),
+        selftest_point("ok", context=1024),
+    ]
+    counts = run(Store(tmp_path), points, slots_for(fake_hw(2)), run_isolated)
+    assert counts == {"crashed": 2, "ok": 1}
+    got = Store(tmp_path).records()
+    records = {r["point"]["model"] + str(r["point"]["context"]): r for r in got}
+    assert len(records) == 3 and records["ok1024"]["metrics"]["time_ms"] > 0
+    assert "code 3" in records["exit1024"]["reason"]
+    assert "SIGSEGV" in records["signal1024"]["reason"]
+    assert records["exit1024"]["gpu"]["uuid"].startswith("GPU-fake-")
+
+
+def test_the_slot_environment_reaches_the_worker_only():
+    import torch
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("needs 2 cores to tell a thread limit from the default")
+    res = run_isolated(selftest_point("ok"), 60, env={"OMP_NUM_THREADS": "1"})
+    assert res["status"] == "ok", res
+    assert res["device_facts"]["threads"] == 1  # applied before the worker imported torch
+    assert os.environ.get("OMP_NUM_THREADS") != "1"  # the orchestrator's own is untouched
+
+
+def _model_point(suite: str, model: str, L: int, **params) -> Point:
+    return Point(
+        suite=suite,
+        model=model,
+        size="1.3b",
+        context=L,
+        batch=1,
+        dtype="bfloat16",
+        device="cuda",
+        params=freeze({"overrides": {}, **params}),
+        timing=freeze(vars(TimingConfig(warmup=2, min_reps=5, min_time_s=1.0, max_time_s=15.0))),
+    )
+
+
+def test_expected_seconds_follows_the_cost_model():
+    prefill = lambda m, L: expected_seconds(_model_point("prefill", m, L, canary=True))
+    assert prefill("transformer", 1 << 20) > prefill("transformer", 1 << 16) > 10.0
+    assert prefill("transformer", 1 << 20) > 2 * prefill("mamba2", 1 << 20)  # quadratic attention
+    decode = lambda m, L: expected_seconds(
+        _model_point("decode", m, L, gen_tokens=128, min_samples=512, cuda_graphs=True)
+    )
+    assert decode("transformer", 1 << 20) > decode("transformer", 1 << 12)
+    bogus = _model_point("prefill", "no_such_model", 4096)
+    assert expected_seconds(bogus) < expected_seconds(_model_point("nope", "x", 1 << 20))
