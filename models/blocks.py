@@ -16,7 +16,9 @@ def _inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
     """1 / rms(x) over the last dim, float32: [..., D] -> [..., 1]."""
     if x.dtype == torch.float32:
         return torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
-    sq = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square_()
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+    # autograd keeps `norm` for vector_norm's backward: square it in place only without autograd
+    sq = norm.square() if torch.is_grad_enabled() else norm.square_()
     return torch.rsqrt(sq / x.shape[-1] + eps)
 
 

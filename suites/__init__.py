@@ -20,6 +20,10 @@ REGISTRY = {
     "memory": "suites.memory",
     "throughput": "suites.throughput",
     "frontier": "suites.frontier",
+    "mqar": "suites.mqar",
+    "niah": "suites.niah",
+    "perplexity": "suites.perplexity",
+    "lm_eval": "suites.lmeval",
 }
 
 

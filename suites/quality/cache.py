@@ -69,8 +69,11 @@ def cached_arrays(
 
 
 def _column(ds, name: str) -> np.ndarray:
-    """A column of equal-length rows -> [N, T] array, straight from Arrow (no per-row Python)."""
+    """A column -> [N] or (equal-length rows) [N, T] array, straight from Arrow (no per-row
+    Python)."""
     col = ds.data.column(name).combine_chunks()
+    if not hasattr(col, "flatten"):  # scalars per row
+        return col.to_numpy()
     flat = col.flatten().to_numpy()
     return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
 

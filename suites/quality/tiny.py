@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from suites.training import IGNORE
@@ -28,7 +29,8 @@ def overrides(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """ModelConfig overrides for a tiny `preset`: d_model=width, multi-head attention with heads
-    of attn_head_dim (at least one head), Mamba-2 heads of min(64, 2*width/2) channels."""
+    of attn_head_dim (at least one head); everything else (Mamba expand, d_state, headdim) as
+    the preset has it. `extra` (per-preset overrides from the suite config) comes last."""
     heads = max(1, width // attn_head_dim)
     out: dict[str, Any] = {
         "d_model": width,
@@ -37,8 +39,6 @@ def overrides(
         "heads": heads,
         "kv_heads": heads,
     }
-    if preset != "hf":
-        out["headdim"] = min(64, width)  # Mamba-2: d_inner = 2*width splits into >= 2 heads
     out.update(extra or {})
     return out
 
@@ -47,6 +47,11 @@ def check(preset: str, size: str, ovr: dict[str, Any]) -> str | None:
     """Why this tiny model cannot be built or would not be what its name says (None: fine)."""
     import models
 
+    if preset == "hf":
+        return (
+            "the quality suites train native presets from scratch; a transformers checkpoint "
+            "runs through suite.lm_eval with weights=pretrained"
+        )
     try:
         cfg = models.config(preset, size, **ovr)
     except ValueError as exc:
@@ -108,8 +113,8 @@ def accuracy(
 
 def tensors(arrays: dict, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """numpy inputs/labels -> int64 tensors (the first n rows)."""
-    x = torch.from_numpy(arrays["inputs"][:n]).long()
-    y = torch.from_numpy(arrays["labels"][:n]).long()
+    x = torch.from_numpy(arrays["inputs"][:n].astype(np.int64))  # a writable int64 copy
+    y = torch.from_numpy(arrays["labels"][:n].astype(np.int64))
     return x, y
 
 

@@ -1,0 +1,58 @@
+"""Planning helpers the quality measurements share: which models, the points, the preflight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.point import Point, freeze
+
+
+def model_names(ctx, own: list[str] | None) -> list[str]:
+    """The measurement's own model list if it has one (checked), else the suite's."""
+    if not own:
+        return list(ctx.models)
+    import models
+    from harness.config import check_choice
+
+    for name in own:
+        check_choice("models", name, models.preset_names())
+    return list(own)
+
+
+def model_overrides(ctx, preset: str, per_preset: dict[str, Any]) -> dict[str, Any]:
+    """suite.model_overrides (every model of the suite), then this measurement's per-preset
+    overrides; the measurement's width/depth/vocab are applied on top by quality.tiny."""
+    base = dict(ctx.cfg.suite.model_overrides or {})
+    base.update(dict(per_preset.get(preset) or {}))
+    return base
+
+
+def point(ctx, suite: str, model: str, context: int, batch: int, params: dict) -> Point:
+    # Training points carry no timing settings: repetition counts do not change what they measure.
+    return Point(
+        suite=suite,
+        model=model,
+        size=ctx.size,
+        context=context,
+        batch=batch,
+        dtype=ctx.dtype,
+        device=ctx.hw.device,
+        backends=freeze(ctx.backends),
+        seed=ctx.seed,
+        params=freeze(params),
+    )
+
+
+def backend_reason(point: Point) -> str | None:
+    from harness.backends import unavailable_reason
+
+    for kind, backend in point.backends:
+        reason = unavailable_reason(kind, backend, point.device)
+        if reason:
+            return f"backend.{kind}={backend}: {reason}"
+    return None
+
+
+def thaw_overrides(point: Point) -> dict[str, Any]:
+    raw = point.param("overrides") or ()
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(raw).items()}
