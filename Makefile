@@ -4,11 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 RUN ?=
+COMPARE ?=
 # Machines without an NVIDIA driver get PyTorch's CPU build (plain `torch` is a multi-GB CUDA build).
 TORCH_CPU ?= torch==2.13.0
 # Extra pip options, e.g. an offline GPU box: PIP_OPTS="--no-index --find-links wheelhouse"
 PIP_OPTS ?=
 PY_VERSION ?= 3.12
+# Extras installed into .venv; an offline GPU box takes EXTRAS=dev (the wheelhouse has no browser).
+EXTRAS ?= dev,browser
 WHEELHOUSE ?= wheelhouse
 STAMP := $(VENV)/.installed
 
@@ -23,15 +26,15 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -c "import site; print('\n'.join(site.getsitepackages()))" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/parent-site.pth"
 	if ! command -v nvidia-smi >/dev/null 2>&1 && ! $(BIN)/python -c "import torch" 2>/dev/null; then \
 		$(BIN)/pip install -q $(PIP_OPTS) $(TORCH_CPU); fi
-	$(BIN)/pip install -q $(PIP_OPTS) -e '.[dev]'
+	$(BIN)/pip install -q $(PIP_OPTS) -e '.[$(EXTRAS)]'
 	touch $@
 
 bench: install
 	$(BIN)/python -m harness $(ARGS)
 
 report: install
-	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run-id>"; exit 2; }
-	$(BIN)/python -m harness.report $(RUN)
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run-id> [COMPARE=results/<other>]"; exit 2; }
+	$(BIN)/python -m harness.report $(RUN) $(if $(COMPARE),--compare $(COMPARE))
 
 test: install
 	$(BIN)/python -m pytest -q -m "not gpu" $(ARGS)

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from harness.point import Point, freeze
 from harness.timing import TimingConfig
 
@@ -43,8 +41,3 @@ def run_cli(
         env=env,
         **popen,
     )
-
-
-@pytest.fixture
-def out_dirs(tmp_path: Path) -> tuple[str, str]:
-    return f"run.results_dir={tmp_path / 'results'}", f"run.reports_dir={tmp_path / 'reports'}"

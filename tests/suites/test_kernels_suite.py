@@ -85,7 +85,8 @@ def test_attention_flops_formula_is_causal_half():
 
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path, out_dirs):
-    res = run_cli("suite=smoke", *out_dirs, timeout=600)
+    # two of the smoke suite's four models: every stage still runs, in half the CI time
+    res = run_cli("suite=smoke", "models=[transformer,mamba2]", *out_dirs, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     run_dirs = list((tmp_path / "results").iterdir())
     assert len(run_dirs) == 1
@@ -97,9 +98,16 @@ def test_smoke_suite_end_to_end(tmp_path, out_dirs):
             "status"
         ]
         for r in records
+        if r["point"]["suite"] == "kernels"
     }
     assert status[("attention", "math")] == "ok"
     assert status[("ssd", "torch")] == "ok"
     assert status[("attention", "cudnn")] == "skipped"
+    models_ok = {
+        r["point"]["model"]
+        for r in records
+        if r["point"]["suite"] == "prefill" and r["status"] == "ok"
+    }
+    assert models_ok == {"transformer", "mamba2"}
     assert (tmp_path / "reports" / run_dirs[0].name / "index.html").exists()
     assert torch.__version__  # the run used this torch
