@@ -102,16 +102,7 @@ def _spec(point: Point, n: int, length: int, depth: float | None, label_all: boo
 
 
 def _model_overrides(point: Point) -> dict[str, Any]:
-    from suites.quality import tiny
-
-    return tiny.overrides(
-        point.model,
-        point.param("width"),
-        point.param("n_layer"),
-        point.param("vocab_size"),
-        point.param("attn_head_dim"),
-        Q.thaw_overrides(point),
-    )
+    return Q.tiny_overrides(point)
 
 
 def preflight(point: Point, ctx) -> str | None:

@@ -128,16 +128,7 @@ def expand(ctx, models: list[str] | None = None, contexts: list[int] | None = No
 
 
 def _model_overrides(point: Point) -> dict[str, Any]:
-    from suites.quality import tiny
-
-    return tiny.overrides(
-        point.model,
-        point.param("width"),
-        point.param("n_layer"),
-        VOCAB,
-        point.param("attn_head_dim"),
-        Q.thaw_overrides(point),
-    )
+    return Q.tiny_overrides(point, vocab_size=VOCAB)
 
 
 def _corpus_config(point: Point) -> CorpusConfig:

@@ -48,6 +48,7 @@ class Crossover:
     anchor: str
     model_a: str = ""
     model_b: str = ""
+    bracket: tuple[int, int] | None = None  # the measured lengths the crossing lies between
 
     @property
     def has_ci(self) -> bool:
@@ -61,12 +62,13 @@ class Crossover:
                 f"no crossover in range: {self.below} is better at every length from "
                 f"{fmt_len(self.range[0])} to {fmt_len(self.range[1])} (by {span})"
             )
-        ci = (
-            f" (95% CI {fmt_len(self.lo)}-{fmt_len(self.hi)})"
-            if self.has_ci
-            else " (no CI: no samples)"
-        )
-        return f"{self.above} overtakes {self.below} at {fmt_len(self.at)} tokens{ci}"
+        ci = f"95% CI {fmt_len(self.lo)}-{fmt_len(self.hi)}" if self.has_ci else "no CI: no samples"
+        # The interval covers the samples' noise, not the straight-line interpolation between
+        # two measured lengths: say which two, so a reader can judge how far apart they are.
+        if self.bracket:
+            ci += f"; interpolated between measured {fmt_len(self.bracket[0])} and "
+            ci += f"{fmt_len(self.bracket[1])}"
+        return f"{self.above} overtakes {self.below} at {fmt_len(self.at)} tokens ({ci})"
 
 
 def _label(model: str, backend: str, kernel: bool) -> str:
@@ -123,6 +125,7 @@ def pair(facts: Facts, suite: str, pa: dict, pb: dict, la: str, lb: str, group, 
                 below=better_below,
                 above=worse_below,
                 ratio_range=(0.0, 0.0),
+                bracket=(x0, x1),
             )
         )
     if not out and not np.any(d == 0):

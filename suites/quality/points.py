@@ -56,3 +56,18 @@ def backend_reason(point: Point) -> str | None:
 def thaw_overrides(point: Point) -> dict[str, Any]:
     raw = point.param("overrides") or ()
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dict(raw).items()}
+
+
+def tiny_overrides(point: Point, vocab_size: int | None = None) -> dict[str, Any]:
+    """The tiny model's ModelConfig overrides from a quality point's params (the vocabulary from
+    the point unless the measurement fixes it, as byte-level perplexity does)."""
+    from suites.quality import tiny
+
+    return tiny.overrides(
+        point.model,
+        point.param("width"),
+        point.param("n_layer"),
+        point.param("vocab_size") if vocab_size is None else vocab_size,
+        point.param("attn_head_dim"),
+        thaw_overrides(point),
+    )

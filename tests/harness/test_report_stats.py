@@ -86,6 +86,7 @@ def test_crossover_of_two_power_laws_is_found_where_they_cross():
     assert x.at == pytest.approx(1000.0, rel=1e-9)
     assert x.below == "Transformer" and x.above == "Mamba-2"
     assert "Mamba-2 overtakes Transformer at" in x.text()
+    assert x.bracket == (512, 2048) and "between measured 512 and 2K" in x.text()
     assert x.lo == x.hi == pytest.approx(1000.0)  # identical samples: no spread, no width
 
 

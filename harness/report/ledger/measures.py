@@ -172,20 +172,24 @@ def _contexts(spec: dict, available: list[int]) -> list[int]:
     return picked
 
 
+def _num_den(facts: Facts, spec: dict, res: Result):
+    """(group, where, num model, den model) for every group where both were measured; the
+    others are noted in res.missing."""
+    for g in groups(facts, spec):
+        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
+        a = resolve(facts, spec["suite"], spec["num"], where)
+        b = resolve(facts, spec["suite"], spec["den"], where)
+        if a and b:
+            yield g, where, a, b
+        else:
+            missing = spec["num"] if not a else spec["den"]
+            res.missing.append(f"{_gtext(g)}: no {missing} in {spec['suite']}")
+
+
 def ratio(facts: Facts, spec: dict) -> Result:
     res, metric = Result(), _metric(spec)
     text = METRIC_TEXT.get(metric, metric)
-    for g in groups(facts, spec):
-        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
-        a, b = (
-            resolve(facts, spec["suite"], spec["num"], where),
-            resolve(facts, spec["suite"], spec["den"], where),
-        )
-        if not a or not b:
-            res.missing.append(
-                f"{_gtext(g)}: no {spec['num'] if not a else spec['den']} in {spec['suite']}"
-            )
-            continue
+    for g, where, a, b in _num_den(facts, spec, res):
         for ba in _backends(facts, spec, "num_backend", a, where):
             for bb in _backends(facts, spec, "den_backend", b, where):
                 sa, fa = series(facts, spec["suite"], a, metric, where, ba)
@@ -307,17 +311,7 @@ def slope(facts: Facts, spec: dict) -> Result:
 def crossover(facts: Facts, spec: dict) -> Result:
     """Length at which `den` overtakes `num`; outside the range measured, a bound."""
     res, metric = Result(), _metric(spec)
-    for g in groups(facts, spec):
-        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
-        a, b = (
-            resolve(facts, spec["suite"], spec["num"], where),
-            resolve(facts, spec["suite"], spec["den"], where),
-        )
-        if not a or not b:
-            res.missing.append(
-                f"{_gtext(g)}: no {spec['num'] if not a else spec['den']} in {spec['suite']}"
-            )
-            continue
+    for g, where, a, b in _num_den(facts, spec, res):
         ba = _backends(facts, spec, "num_backend", a, where)[0]
         bb = _backends(facts, spec, "den_backend", b, where)[0]
         sa, sb = (
