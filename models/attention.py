@@ -23,11 +23,14 @@ from torch import nn
 from kernels.attention import attention as attention_kernel
 from models.blocks import apply_rope, rope_cos_sin
 
+SPLIT_CHUNK = 1024  # tokens per piece of the split-S decode product
+
 
 class Attention(nn.Module):
     def __init__(self, cfg, backend: str, **kw):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = cfg.heads, cfg.kv_heads, cfg.head_dim
+        self.decode = cfg.decode_attention  # "matmul" | "split_s", see ModelConfig
         self.theta = cfg.rope_theta
         self.backend = backend
         qkv = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
@@ -68,5 +71,28 @@ class Attention(nn.Module):
         scores = scores * D**-0.5
         valid = torch.arange(cache.k.shape[2], device=x.device) <= pos  # [S]
         probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(x.dtype)
-        o = torch.matmul(probs, cache.v)  # [B, Hkv, H/Hkv, D]
+        if self.decode == "split_s":
+            o = split_s_pv(probs, cache.v)
+        else:
+            o = torch.matmul(probs, cache.v)  # [B, Hkv, H/Hkv, D]
         return self.wo(o.reshape(B, 1, H * D))
+
+
+def split_s_pv(probs: torch.Tensor, v: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """probs [B, Hkv, G, S] @ v [B, Hkv, S, D] -> [B, Hkv, G, D], with the long S reduction cut
+    into `chunk`-token pieces that run as one batched product each (B x Hkv x S/chunk small
+    products rather than B x Hkv long ones), their partial sums added in fp32. Static shapes
+    only (the split depends on the buffer's length, never on the position): graph-capturable."""
+    B, Hkv, G, S = probs.shape
+    D = v.shape[-1]
+    chunk = chunk or SPLIT_CHUNK
+    main = S - S % chunk
+    out = torch.zeros(B, Hkv, G, D, dtype=torch.float32, device=v.device)
+    if main:
+        n = main // chunk
+        p = probs[..., :main].reshape(B, Hkv, G, n, chunk).transpose(2, 3)  # [B, Hkv, n, G, c]
+        vv = v[:, :, :main].reshape(B, Hkv, n, chunk, D)  # a view: v is contiguous
+        out += torch.matmul(p, vv).sum(2, dtype=torch.float32)
+    if main < S:
+        out += torch.matmul(probs[..., main:], v[:, :, main:]).float()
+    return out.to(v.dtype)

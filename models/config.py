@@ -59,6 +59,10 @@ class ModelConfig:
     d_state_m1: int = 16  # Mamba-1
     dt_rank: int = 0  # Mamba-1; 0: ceil(d_model / 16)
     ssm_state_dtype: str = "float32"  # dtype of the decode-time SSM state
+    # Attention decode step over the static KV cache: "matmul" (two batched matrix products) or
+    # "split_s" (the probabilities x V product split along the cache, partial sums added in fp32;
+    # see models/README.md, "Known problem").
+    decode_attention: str = "matmul"
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time
     target_params: float = 0.0  # the size's parameter count this model is matched to
@@ -95,6 +99,11 @@ class ModelConfig:
                 f"must be a positive integer, got {getattr(self, name)!r}",
             )
         _check(self.mixer in MIXERS, "mixer", f"must be one of {MIXERS}, got {self.mixer!r}")
+        _check(
+            self.decode_attention in DECODE_ATTENTION,
+            "decode_attention",
+            f"must be one of {DECODE_ATTENTION}, got {self.decode_attention!r}",
+        )
         _check(
             0.0 <= self.attn_ratio <= 1.0, "attn_ratio", f"must be in [0, 1], got {self.attn_ratio}"
         )
@@ -189,6 +198,9 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+DECODE_ATTENTION = ("matmul", "split_s")
 
 
 def _check(ok: bool, field_name: str, message: str) -> None:

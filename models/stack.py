@@ -85,7 +85,7 @@ class Model(nn.Module):
         out = {}
         if "A" in self.cfg.pattern:
             out["attention"] = self.backends["attention"]
-            out["attention_decode"] = "matmul"
+            out["attention_decode"] = self.cfg.decode_attention
         if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
             out["ssm"] = self.backends["ssm"]
             out["conv"] = self.backends["conv"]
