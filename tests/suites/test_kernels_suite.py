@@ -111,3 +111,17 @@ def test_smoke_suite_end_to_end(tmp_path, out_dirs):
     assert models_ok == {"transformer", "mamba2"}
     assert (tmp_path / "reports" / run_dirs[0].name / "index.html").exists()
     assert torch.__version__  # the run used this torch
+
+
+def test_reference_checks_copy_only_the_window_to_fp32():
+    """At 1M tokens a whole-length fp32 copy of a [B, T, 4096] input is 16 GiB: the check must
+    copy the tokens it compares and nothing more (the selective scan's 1M point ran out of memory
+    on the H100 before this)."""
+    from suites import kernel_ops
+
+    x = kernel_ops._scan_inputs(TINY, 1, 300, torch.float16, "cpu")
+    win = kernel_ops._fp32_window(x, 250, 300)
+    assert win["u"].shape == (1, 50, TINY.scan_channels) and win["u"].dtype == torch.float32
+    assert win["B"].shape == (1, 50, TINY.scan_d_state)
+    assert win["A"].shape == x["A"].shape and win["D"].shape == x["D"].shape
+    torch.testing.assert_close(win["z"], x["z"][:, 250:].float())
