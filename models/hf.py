@@ -255,7 +255,11 @@ class HFModel(nn.Module):
         super().__init__()
         self.cfg, self.hf = cfg, hf_model
         params = inspect.signature(hf_model.forward).parameters
-        self._cache_kw = "cache_params" if "cache_params" in params else "past_key_values"
+        # transformers renamed the cache argument over versions: `past_key_values`, Mamba's
+        # `cache_params`, then (5.2x) `cache`; the old names are still accepted there but ignored
+        # on output, so use the newest one the model's forward names.
+        names = ("cache", "cache_params", "past_key_values")
+        self._cache_kw = next((n for n in names if n in params), "past_key_values")
 
     def forward(self, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         out = self.hf(input_ids=input_ids, use_cache=False, logits_to_keep=1 if last_only else 0)
@@ -274,7 +278,14 @@ class HFModel(nn.Module):
             cache_position=positions,
             **({self._cache_kw: cache.hf} if cache.hf is not None else {}),
         )
-        cache.hf = getattr(out, "past_key_values", None) or getattr(out, "cache_params", None)
+        cache.hf = next(
+            (
+                c
+                for c in (out.get(n) for n in ("cache", "cache_params", "past_key_values"))
+                if c is not None
+            ),
+            None,
+        )
         cache.pos += T
         return out.logits
 
