@@ -10,8 +10,8 @@ TORCH_CPU ?= torch==2.13.0
 # Extra pip options, e.g. an offline GPU box: PIP_OPTS="--no-index --find-links wheelhouse"
 PIP_OPTS ?=
 PY_VERSION ?= 3.12
-# Extras installed into .venv; an offline GPU box takes EXTRAS=dev (its wheelhouse leaves out the
-# browser and transformers, which the box has).
+# Extras installed into .venv. An offline GPU box takes EXTRAS=dev: its wheelhouse skips the browser
+# test and keeps the box's own transformers.
 EXTRAS ?= dev,browser,hf
 WHEELHOUSE ?= wheelhouse
 STAMP := $(VENV)/.installed
