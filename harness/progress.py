@@ -20,6 +20,14 @@ def headline(result: dict[str, Any]) -> str:
     if m.get("time_ms") is not None:
         extra = f", batch {m['batch']}" if "batch" in m else ""
         return f"{m['time_ms']:.3f} ms{extra}"
+    if m.get("accuracy") is not None:  # mqar, niah
+        return f"accuracy {m['accuracy']:.1%}"
+    if m.get("bpb") is not None:  # perplexity
+        return f"{m['bpb']:.3f} bits per byte"
+    if m.get("passkey_by_length") or m.get("rolling_bpb") is not None:  # lm_eval
+        keys = ", ".join(f"{k} {v:.0%}" for k, v in (m.get("passkey_by_length") or {}).items())
+        bpb = m.get("rolling_bpb")
+        return "; ".join(x for x in (keys and f"passkey {keys}", bpb and f"{bpb:.3f} bpb") if x)
     if m.get("max_context"):
         return f"runs up to {m['max_context']} tokens (first failure: {m.get('first_failure')})"
     peaks = [m[k]["peak_allocated_bytes"] for k in ("prefill_memory", "decode_memory") if k in m]

@@ -1,0 +1,30 @@
+"""The one number the progress line prints for a finished point, per kind of measurement."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.progress import headline
+
+
+@pytest.mark.parametrize(
+    "metrics, expected",
+    [
+        ({"time_ms": 12.3456}, "12.346 ms"),
+        ({"accuracy": 0.9375, "lr": 1e-3}, "accuracy 93.8%"),
+        ({"bpb": 2.41234, "bpb_by_bucket": {}}, "2.412 bits per byte"),
+        (
+            {"passkey_by_length": {256: 1.0, 1024: 0.25}, "rolling_bpb": 3.5},
+            "passkey 256 100%, 1024 25%; 3.500 bpb",
+        ),
+        ({"accuracy": 0.0}, "accuracy 0.0%"),  # zero is a result, not a missing number
+    ],
+)
+def test_headline_names_the_measurement_result(metrics, expected):
+    assert headline({"metrics": metrics}) == expected
+
+
+def test_headline_of_a_failed_point_is_its_reason():
+    assert headline({"metrics": None, "reason": "CUDA out of memory\ntraceback"}) == (
+        "CUDA out of memory"
+    )
