@@ -64,8 +64,12 @@ class Point:
 
     def label(self) -> str:
         backends = f" [{','.join(v for _, v in self.backends)}]" if self.backends else ""
-        # a starred size: shape overrides apply (tiny smoke models), not the preset's shape
-        size = f" {self.size}{'*' if self.param('overrides') else ''}" if self.size else ""
+        # a starred size: shape overrides apply (tiny smoke models), not the preset's shape;
+        # the quality suites train their own widths: the width, not the preset it is built from
+        if self.param("width"):
+            size = f" w{self.param('width')}"
+        else:
+            size = f" {self.size}{'*' if self.param('overrides') else ''}" if self.size else ""
         where = f"L={format_length(self.context)} B={self.batch}"
         return f"{self.suite}:{self.model}{size}{backends} {where}"
 

@@ -28,3 +28,21 @@ def test_headline_of_a_failed_point_is_its_reason():
     assert headline({"metrics": None, "reason": "CUDA out of memory\ntraceback"}) == (
         "CUDA out of memory"
     )
+
+
+def test_point_label_names_the_trained_width_not_the_base_preset():
+    from harness.point import Point, freeze
+
+    common = dict(
+        suite="mqar",
+        model="transformer",
+        size="1.3b",
+        context=64,
+        batch=32,
+        dtype="float32",
+        device="cpu",
+    )
+    trained = Point(**common, params=freeze({"width": 64, "overrides": {"d_state": 16}}))
+    preset = Point(**{**common, "suite": "prefill"})
+    assert trained.label().startswith("mqar:transformer w64 ")
+    assert preset.label().startswith("prefill:transformer 1.3b ")
