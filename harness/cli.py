@@ -49,6 +49,11 @@ def _app(cfg: DictConfig) -> None:
     except C.ConfigError as exc:
         print(f"ctxbench: config error: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
+    if cfg.run.dry_run:
+        from harness.dryrun import describe
+
+        print(describe(prepared, cfg.run.results_dir))
+        return
     session.execute(prepared)
 
 

@@ -84,6 +84,7 @@ class RunConfig:
     seed: int = 0
     progress: str = "auto"  # auto | rich | plain
     claims: list[str] = field(default_factory=list)  # extra claims files for the report's ledger
+    dry_run: bool = False  # print the plan (points, skips, what is already recorded); run nothing
 
 
 @dataclass
