@@ -71,7 +71,10 @@ class Point:
         else:
             size = f" {self.size}{'*' if self.param('overrides') else ''}" if self.size else ""
         where = f"L={format_length(self.context)} B={self.batch}"
-        return f"{self.suite}:{self.model}{size}{backends} {where}"
+        phase = (
+            f" ({self.param('phase')})" if self.param("phase") else ""
+        )  # frontier's two searches
+        return f"{self.suite}:{self.model}{size}{backends}{phase} {where}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

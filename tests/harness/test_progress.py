@@ -46,3 +46,18 @@ def test_point_label_names_the_trained_width_not_the_base_preset():
     preset = Point(**{**common, "suite": "prefill"})
     assert trained.label().startswith("mqar:transformer w64 ")
     assert preset.label().startswith("prefill:transformer 1.3b ")
+
+
+def test_point_label_tells_the_frontier_searches_apart():
+    from harness.point import Point, freeze
+
+    labels = {
+        Point(
+            "frontier", "mamba2", "1.3b", 65536, 1, "bfloat16", "cuda", params=freeze({"phase": ph})
+        ).label()
+        for ph in ("prefill", "decode")
+    }
+    assert labels == {
+        "frontier:mamba2 1.3b (prefill) L=64K B=1",
+        "frontier:mamba2 1.3b (decode) L=64K B=1",
+    }
