@@ -7,6 +7,9 @@
 #   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
 #   recall   a short MQAR + needle run of the recall suite
+#   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
+#            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
+#            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in results-standard.tgz
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
 STEPS=${STEPS:-pool kernels recall}
@@ -38,5 +41,13 @@ pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --
 recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recall 'models=[transformer,mamba2]' \
     'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
     suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
-*) echo "unknown step $s (kernels | pool | recall)"; exit 2 ;;
+standard)
+    sid=${STANDARD_ID:-standard-gpu}
+    timeout "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
+        run.progress=plain >"$OUT/standard.log" 2>&1
+    echo "standard: rc=$?"
+    tail -25 "$OUT/standard.log"
+    .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
+    tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
+*) echo "unknown step $s (kernels | pool | recall | standard)"; exit 2 ;;
 esac; done
