@@ -9,6 +9,10 @@ from harness.report import anchors, arch
 from harness.report.facts import Facts, fmt_len
 from harness.report.figures import base
 
+# The quality suites train small models of each architecture here (their width and depth are the
+# suite's); the size preset they are built from only lends the layer kinds, so titles say that.
+TRAINED = " · small models trained here"
+
 
 def buckets(record: dict) -> list[tuple[int, int, float]]:
     """bpb_by_bucket {"<start>-<end>": bpb} -> sorted [(start, end, bpb)]; bad keys are skipped."""
@@ -60,7 +64,7 @@ def mqar(facts: Facts) -> list[base.Figure]:
                 fig,
                 axes,
                 anchors.figure("mqar", str(size)),
-                f"Associative recall (MQAR){' · ' + str(size) if size else ''}",
+                f"Associative recall (MQAR){TRAINED}",
                 "Accuracy on held-out queries, averaged over the settings not on the x axis "
                 "(sequence length, and width or pairs).",
             )
@@ -107,9 +111,7 @@ def niah(facts: Facts) -> list[base.Figure]:
         axes[0].set_ylabel("needle depth")
         if image is not None:
             fig.colorbar(image, ax=axes, label="retrieval accuracy (%)", shrink=0.9)
-        fig.suptitle(
-            f"Needle retrieval by depth and length{' · ' + str(size) if size else ''}", fontsize=10
-        )
+        fig.suptitle(f"Needle retrieval by depth and length{TRAINED}", fontsize=10)
         out.append(
             base.Figure(
                 anchors.figure("niah", str(size)),
@@ -168,7 +170,7 @@ def perplexity(facts: Facts) -> list[base.Figure]:
                 fig,
                 axes,
                 anchors.figure("perplexity", str(size)),
-                f"Bits per byte by token position{' · ' + str(size) if size else ''}",
+                f"Bits per byte by token position{TRAINED}",
                 "Tokenizer-independent: total NLL in bits over the bytes of the text in each "
                 "position bucket.",
             )
