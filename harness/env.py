@@ -146,6 +146,9 @@ def git_state() -> dict[str, object]:
         return out.stdout.strip() if out.returncode == 0 else None
 
     sha = git("rev-parse", "HEAD")
+    if sha is None and os.environ.get("CTXBENCH_GIT_SHA"):
+        # a copy of the tree without .git (shipped to a GPU box): the sender says which commit
+        return {"sha": os.environ["CTXBENCH_GIT_SHA"], "dirty": None, "from": "CTXBENCH_GIT_SHA"}
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"sha": sha, "dirty": bool(status) if status is not None else None}
 

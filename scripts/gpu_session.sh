@@ -2,7 +2,8 @@
 # One lent-GPU session, everything in one go (device time is scarce): install from the offline
 # wheelhouse as a user of an offline GPU box would, then the runs named in STEPS, each under its
 # own time limit, logs and results under $OUT.
-#   bash scripts/gpu_session.sh "$OUT"            (repository root; `wheelhouse` carried)
+#   CTXBENCH_GIT_SHA=<sha> bash scripts/gpu_session.sh "$OUT"   (repository root; `wheelhouse`
+#   carried; the tree arrives without .git, so the sha for the environment record is passed in)
 # STEPS (default "pool kernels recall"): any of
 #   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
