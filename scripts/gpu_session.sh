@@ -29,7 +29,9 @@ step() {  # name, time limit in s, command...
     timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
     echo "$name: rc=$? in $(($(date +%s) - s)) s"
     tail -25 "$OUT/$name.log"
-    tar czf "$OUT/results-$name.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports 2>/dev/null  # one file comes back
+    # one file comes back (many small ones do not)
+    [ ! -d "$OUT/results" ] ||
+        tar czf "$OUT/results-$name.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports 2>/dev/null
 }
 for s in $STEPS; do case $s in
 kernels) step kernels 80 .venv/bin/python -m harness suite=kernels 'suite.kernels.ops=[attention]' \
@@ -44,10 +46,8 @@ recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recal
     suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
-    timeout "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
-        run.progress=plain >"$OUT/standard.log" 2>&1
-    echo "standard: rc=$?"
-    tail -25 "$OUT/standard.log"
+    step standard "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
+        run.progress=plain
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
     tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
 *) echo "unknown step $s (kernels | pool | recall | standard)"; exit 2 ;;

@@ -118,7 +118,7 @@ def run(point: Point) -> dict[str, Any]:
 
     from suites.quality import tiny
     from suites.quality.synthetic import load_mqar
-    from suites.training import TrainConfig, shuffled_batches, train
+    from suites.training import shuffled_batches, train
 
     device = tiny.device_of(point)
     steps, bs = point.param("steps"), point.param("batch_size")
@@ -137,15 +137,8 @@ def run(point: Point) -> dict[str, Any]:
     best = None
     for lr in point.param("lrs"):
         torch.manual_seed(point.seed)  # every learning rate starts from the same weights
-        model, notes = tiny.build(point.model, point.size, ovr, device, dict(point.backends))
-        cfg = TrainConfig(
-            steps=steps,
-            lr=lr,
-            warmup=point.param("warmup"),
-            weight_decay=point.param("weight_decay"),
-            grad_clip=point.param("grad_clip"),
-            log_every=max(1, steps // 50),
-        )
+        model, notes = Q.build_tiny(point, device, ovr)
+        cfg = Q.train_config(point, lr)
         try:
             result = train(model, shuffled_batches(x, y, bs, point.seed), cfg, device)
         except FloatingPointError as exc:  # a diverged learning rate is a result of the sweep

@@ -137,7 +137,7 @@ def _train(point: Point, device: str):
 
     from suites.quality import tiny
     from suites.quality.synthetic import load_niah
-    from suites.training import TrainConfig, shuffled_batches, train
+    from suites.training import shuffled_batches, train
 
     T, steps, bs = point.param("train_length"), point.param("steps"), point.param("batch_size")
     cache = point.param("cache_dir")
@@ -150,17 +150,8 @@ def _train(point: Point, device: str):
     best, sweep = None, {}
     for lr in point.param("lrs"):
         torch.manual_seed(point.seed)
-        model, notes = tiny.build(
-            point.model, point.size, _model_overrides(point), device, dict(point.backends)
-        )
-        cfg = TrainConfig(
-            steps=steps,
-            lr=lr,
-            warmup=point.param("warmup"),
-            weight_decay=point.param("weight_decay"),
-            grad_clip=point.param("grad_clip"),
-            log_every=max(1, steps // 50),
-        )
+        model, notes = Q.build_tiny(point, device, _model_overrides(point))
+        cfg = Q.train_config(point, lr)
         try:
             result = train(model, shuffled_batches(x, y, bs, point.seed), cfg, device)
         except FloatingPointError as exc:
@@ -196,9 +187,7 @@ def run(point: Point) -> dict[str, Any]:
     state, info, trained_here = cached_state(
         "niah-model", _train_key(point), lambda: _train(point, device), point.param("cache_dir")
     )
-    model, notes = tiny.build(
-        point.model, point.size, _model_overrides(point), device, dict(point.backends)
-    )
+    model, notes = Q.build_tiny(point, device, _model_overrides(point))
     model.load_state_dict(state)
     L, depth = point.context, point.param("depth")
     # evaluation seeds differ per cell so that cells are independent samples

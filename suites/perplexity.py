@@ -185,23 +185,13 @@ def _train_key(point: Point) -> dict[str, Any]:
 def _train(point: Point, corpus, device: str):
     import torch
 
-    from suites.quality import tiny
-    from suites.training import TrainConfig, train
+    from suites.training import train
 
     T, steps, bs = point.param("train_length"), point.param("steps"), point.param("batch_size")
     x, y = train_windows(corpus, T, steps * bs, point.seed)
     torch.manual_seed(point.seed)
-    model, notes = tiny.build(
-        point.model, point.size, _model_overrides(point), device, dict(point.backends)
-    )
-    cfg = TrainConfig(
-        steps=steps,
-        lr=point.param("lr"),
-        warmup=point.param("warmup"),
-        weight_decay=point.param("weight_decay"),
-        grad_clip=point.param("grad_clip"),
-        log_every=max(1, steps // 50),
-    )
+    model, notes = Q.build_tiny(point, device, _model_overrides(point))
+    cfg = Q.train_config(point, point.param("lr"))
     # windows are drawn at random already: take them in order, batch by batch
     batches = ((x[s : s + bs], y[s : s + bs]) for s in range(0, steps * bs, bs))
     result = train(model, batches, cfg, device)
@@ -247,9 +237,7 @@ def run(point: Point) -> dict[str, Any]:
     device = tiny.device_of(point)
     corpus = C.load(_corpus_config(point))
     state, info, trained_here = trained(point, device, corpus)
-    model, notes = tiny.build(
-        point.model, point.size, _model_overrides(point), device, dict(point.backends)
-    )
+    model, notes = Q.build_tiny(point, device, _model_overrides(point))
     model.load_state_dict(state)
     model.eval()
     L = point.context

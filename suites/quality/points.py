@@ -71,3 +71,27 @@ def tiny_overrides(point: Point, vocab_size: int | None = None) -> dict[str, Any
         point.param("attn_head_dim"),
         thaw_overrides(point),
     )
+
+
+def train_config(point: Point, lr: float):
+    """The TrainConfig a quality point's params describe, at learning rate `lr`; the loss curve
+    keeps about 50 entries whatever the step count."""
+    from suites.training import TrainConfig
+
+    steps = point.param("steps")
+    return TrainConfig(
+        steps=steps,
+        lr=lr,
+        warmup=point.param("warmup"),
+        weight_decay=point.param("weight_decay"),
+        grad_clip=point.param("grad_clip"),
+        log_every=max(1, steps // 50),
+    )
+
+
+def build_tiny(point: Point, device, overrides: dict[str, Any]):
+    """The point's model with those overrides on `device`, on the point's kernel backends:
+    (model, notes), as quality.tiny.build."""
+    from suites.quality import tiny
+
+    return tiny.build(point.model, point.size, overrides, device, dict(point.backends))

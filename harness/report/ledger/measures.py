@@ -172,6 +172,18 @@ def _contexts(spec: dict, available: list[int]) -> list[int]:
     return picked
 
 
+def _one_model(facts: Facts, spec: dict, res: Result):
+    """(group, where, model) for every group where spec's model was measured; the others are
+    noted in res.missing."""
+    for g in groups(facts, spec):
+        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
+        m = resolve(facts, spec["suite"], spec["model"], where)
+        if m:
+            yield g, where, m
+        else:
+            res.missing.append(f"{_gtext(g)}: no {spec['model']} in {spec['suite']}")
+
+
 def _num_den(facts: Facts, spec: dict, res: Result):
     """(group, where, num model, den model) for every group where both were measured; the
     others are noted in res.missing."""
@@ -240,12 +252,7 @@ def ratio(facts: Facts, spec: dict) -> Result:
 
 def value(facts: Facts, spec: dict) -> Result:
     res, metric = Result(), _metric(spec)
-    for g in groups(facts, spec):
-        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
-        m = resolve(facts, spec["suite"], spec["model"], where)
-        if not m:
-            res.missing.append(f"{_gtext(g)}: no {spec['model']} in {spec['suite']}")
-            continue
+    for g, where, m in _one_model(facts, spec, res):
         for be in _backends(facts, spec, "backend", m, where):
             s, failed = series(facts, spec["suite"], m, metric, where, be)
             for L in _contexts(spec, sorted(set(s) | set(failed))):
@@ -271,12 +278,7 @@ def slope(facts: Facts, spec: dict) -> Result:
     """Fitted exponent of metric vs context (log-log least squares), CI from the samples."""
     res, metric = Result(), _metric(spec)
     lo, hi = _length(spec, "context_min"), _length(spec, "context_max")
-    for g in groups(facts, spec):
-        where = dict(zip(("size", "batch", "dtype"), g, strict=True))
-        m = resolve(facts, spec["suite"], spec["model"], where)
-        if not m:
-            res.missing.append(f"{_gtext(g)}: no {spec['model']} in {spec['suite']}")
-            continue
+    for g, where, m in _one_model(facts, spec, res):
         for be in _backends(facts, spec, "backend", m, where):
             s, failed = series(facts, spec["suite"], m, metric, where, be)
             rows = [r for L, r in sorted(s.items()) if (lo or 0) <= L <= (hi or 2**62)]
