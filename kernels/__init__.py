@@ -40,6 +40,10 @@ REGISTRY: dict[str, dict[str, str]] = {
         "triton": "kernels.conv1d:causal_conv1d",
         "causal_conv1d": "kernels.conv1d.peers:causal_conv1d_peer",
     },
+    "decode_attention": {
+        "torch": "kernels.decode_attention.reference:decode_attention_ref",
+        "triton": "kernels.decode_attention:decode_attention",
+    },
     "conv1d_step": {
         "torch": "kernels.conv1d.reference:causal_conv1d_step_ref",
         "triton": "kernels.conv1d:causal_conv1d_step",

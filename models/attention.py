@@ -1,16 +1,19 @@
 """Causal self-attention, Llama style: fused QKV projection, RoPE, grouped-query attention.
 
 The full-sequence path goes through `kernels.attention` with the configured backend (cuDNN, FLASH,
-EFFICIENT, MATH or flash-attn). The decode step does not: it attends over the whole static KV
-buffer with a mask by position, written as two batched matrix products. Why:
-- a CUDA graph needs fixed shapes, so a step cannot slice the valid prefix `[:pos]` (a host-side
-  shape), and it cannot read `pos` on the host (a sync);
-- SDPA's FLASH and cuDNN paths take no arbitrary mask, and the EFFICIENT one parallelises over
-  query blocks, which leaves a 1-token query on a handful of SMs;
-- two matmuls over the [B, Hkv, S, D] buffer read K and V once each (the decode floor) and cuBLAS
-  splits the long S dimension across the GPU.
-The cost is reading the whole buffer rather than the valid prefix, so callers size the cache to
-the context they measure (max_len = prompt + generated tokens).
+EFFICIENT, MATH or flash-attn). The decode step does not: a CUDA graph needs fixed shapes, so a
+step cannot slice the valid prefix `[:pos]` (a host-side shape) nor read `pos` on the host (a
+sync); SDPA's FLASH and cuDNN paths take no arbitrary mask, and the EFFICIENT one parallelises
+over query blocks, which leaves a 1-token query on a handful of SMs. So the step is one of
+(`decode_attention`):
+- "triton": `kernels.decode_attention`, split-KV flash decoding that reads `pos` on the device and
+  only the valid prefix (the default on a GPU);
+- "matmul": two batched matrix products over the whole buffer with a mask by position (the
+  default on the CPU); on the GPU cuBLAS runs the long-S reduction far below bandwidth
+  (models/README.md);
+- "split_s": the same with the probabilities x V product cut along S.
+The torch paths read the whole buffer, so callers size the cache to the context they measure
+(max_len = prompt + generated tokens).
 The KV buffer is [B, Hkv, S, D] (not the project's [B, T, H, D]) so that those matmuls see
 contiguous [S, D] matrices per head and need no copy.
 """
@@ -30,7 +33,7 @@ class Attention(nn.Module):
     def __init__(self, cfg, backend: str, **kw):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = cfg.heads, cfg.kv_heads, cfg.head_dim
-        self.decode = cfg.decode_attention  # "matmul" | "split_s", see ModelConfig
+        self.decode = cfg.decode_attention  # see ModelConfig and the module docstring
         self.theta = cfg.rope_theta
         self.backend = backend
         qkv = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
@@ -67,15 +70,29 @@ class Attention(nn.Module):
         cache.k.index_copy_(2, pos, k.transpose(1, 2))  # [B, Hkv, 1, D] into [B, Hkv, S, D]
         cache.v.index_copy_(2, pos, v.transpose(1, 2))
         q = q.view(B, Hkv, H // Hkv, D)  # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups
+        way = decode_path(self.decode, x.device.type)
+        if way == "triton":
+            from kernels.decode_attention import decode_attention
+
+            o = decode_attention(q, cache.k, cache.v, pos, D**-0.5)
+            return self.wo(o.reshape(B, 1, H * D))
         scores = torch.matmul(q, cache.k.transpose(-1, -2)).float()  # [B, Hkv, H/Hkv, S]
         scores = scores * D**-0.5
         valid = torch.arange(cache.k.shape[2], device=x.device) <= pos  # [S]
         probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(x.dtype)
-        if self.decode == "split_s":
+        if way == "split_s":
             o = split_s_pv(probs, cache.v)
         else:
             o = torch.matmul(probs, cache.v)  # [B, Hkv, H/Hkv, D]
         return self.wo(o.reshape(B, 1, H * D))
+
+
+def decode_path(choice: str, device_type: str) -> str:
+    """The decode attention path that runs: "auto" is triton on a GPU, matmul on the CPU (where
+    Triton runs only through its interpreter)."""
+    if choice == "auto":
+        return "triton" if device_type == "cuda" else "matmul"
+    return choice
 
 
 def split_s_pv(probs: torch.Tensor, v: torch.Tensor, chunk: int | None = None) -> torch.Tensor:

@@ -59,10 +59,11 @@ class ModelConfig:
     d_state_m1: int = 16  # Mamba-1
     dt_rank: int = 0  # Mamba-1; 0: ceil(d_model / 16)
     ssm_state_dtype: str = "float32"  # dtype of the decode-time SSM state
-    # Attention decode step over the static KV cache: "matmul" (two batched matrix products) or
-    # "split_s" (the probabilities x V product split along the cache, partial sums added in fp32;
-    # see models/README.md, "Known problem").
-    decode_attention: str = "matmul"
+    # Attention decode step over the static KV cache: "triton" (kernels.decode_attention, split-KV
+    # flash decoding), "matmul" (two batched matrix products), "split_s" (the probabilities x V
+    # product split along the cache), or "auto": triton on a GPU, matmul on the CPU. The record's
+    # kernel_backends names the one that ran (models/README.md, "Attention decode step").
+    decode_attention: str = "auto"
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time
     target_params: float = 0.0  # the size's parameter count this model is matched to
@@ -200,7 +201,7 @@ class ModelConfig:
         return asdict(self)
 
 
-DECODE_ATTENTION = ("matmul", "split_s")
+DECODE_ATTENTION = ("auto", "triton", "matmul", "split_s")
 
 
 def _check(ok: bool, field_name: str, message: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.attention import Attention
+from models.attention import Attention, decode_path
 from models.blocks import MLP, RMSNorm, rope_cos_sin
 from models.cache import Cache, allocate
 from models.mamba1 import Mamba1
@@ -85,7 +85,8 @@ class Model(nn.Module):
         out = {}
         if "A" in self.cfg.pattern:
             out["attention"] = self.backends["attention"]
-            out["attention_decode"] = self.cfg.decode_attention
+            device = next(self.parameters()).device.type
+            out["attention_decode"] = decode_path(self.cfg.decode_attention, device)
         if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
             out["ssm"] = self.backends["ssm"]
             out["conv"] = self.backends["conv"]
