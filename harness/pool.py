@@ -78,10 +78,12 @@ def _timing(point: Point) -> Any:
 
 
 def _timed(point: Point, call_s: float, min_calls: int | None = None) -> float:
-    """time_fn's loop: cold + warmup calls, then until min count and min time, capped."""
+    """time_fn's loop: cold + warmup calls (none after a cold call slower than a quarter of the
+    cap), then until min count and min time, capped."""
     t = _timing(point)
     reps = max(min_calls or 0, t.min_reps) * call_s
-    return (1 + t.warmup) * call_s + min(max(reps, t.min_time_s), max(t.max_time_s, call_s))
+    warmup = 0 if call_s > t.max_time_s / 4 else t.warmup
+    return (1 + warmup) * call_s + min(max(reps, t.min_time_s), max(t.max_time_s, call_s))
 
 
 def _model_seconds(point: Point) -> float:
@@ -96,7 +98,7 @@ def _model_seconds(point: Point) -> float:
         20e-6,  # launch floor
     )
     if point.suite == "prefill":
-        return _timed(point, prefill) + (2 * prefill if point.param("canary") else 0.0)
+        return _timed(point, prefill) + (prefill if point.param("canary") else 0.0)
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
     if point.suite == "memory":

@@ -86,23 +86,37 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_fn(fn: Callable[[], Any], timing: Any, device: str) -> Samples:
-    """Time `fn` per the repetition rules in `timing` (a TimingConfig or anything alike)."""
+def cold_call(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
+    """The first call, timed on its own: (its return value, milliseconds). For callers that need
+    the first call's output (a canary) or its memory peak; pass the time to time_fn."""
+    start, stop, read = _clock(device)
+    synchronize(device)
+    a = start()
+    out = fn()
+    b = stop()
+    synchronize(device)
+    return out, read(a, b)
+
+
+def time_fn(
+    fn: Callable[[], Any], timing: Any, device: str, cold_ms: float | None = None
+) -> Samples:
+    """Time `fn` per the repetition rules in `timing` (a TimingConfig or anything alike).
+    cold_ms: the caller already made the cold call (see cold_call); it is not made again."""
     start, stop, read = _clock(device)
     flush = None
     if device == "cuda" and timing.flush_l2:
         flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
 
     spin = device == "cuda" and timing.queue_ahead
-    synchronize(device)
-    a = start()
-    fn()
-    b = stop()
-    synchronize(device)
-    result = Samples(cold_ms=read(a, b))
+    if cold_ms is None:
+        cold_ms = cold_call(fn, device)[1]
+    result = Samples(cold_ms=cold_ms)
 
-    # Warmup is bounded by time too: a 20 s call must not be warmed up three times.
-    t0 = time.perf_counter()
+    # Warmup is bounded by time, the cold call included: a call slower than a quarter of the cap
+    # (a 1M-token prefill takes minutes) is not warmed up again: its JIT and plans are done and
+    # clocks settle within it, while each extra call costs minutes of the sweep.
+    t0 = time.perf_counter() - cold_ms / 1e3
     for _ in range(timing.warmup):
         if time.perf_counter() - t0 > timing.max_time_s / 4:
             break

@@ -10,6 +10,9 @@
 #   recall   a short MQAR + needle run of the recall suite
 #   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
 #            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides)
+#   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
+#            the 1.3B Transformer's decode through the harness with it (auto) and with matmul
+#   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
 #            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in results-standard.tgz
@@ -46,6 +49,15 @@ pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --
 recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recall 'models=[transformer,mamba2]' \
     'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
     suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
+decode)
+    step decode_kernel 200 bash -c ".venv/bin/python -m pytest -q -m gpu \
+        tests/kernels/test_decode_attention_gpu.py && .venv/bin/python -m \
+        kernels.decode_attention.bench_gpu --out $OUT"
+    m="suite=scaling size=1.3b models=[transformer] suite.measure=[decode] $R"
+    step decode_model 200 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
+        run.id=decode-auto && .venv/bin/python -m harness $m sweep.context=[4k,64k] \
+        +suite.model_overrides.decode_attention=matmul run.id=decode-matmul" ;;
+testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
 quality)
     q() {  # name, gpu, suite, overrides
         timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
@@ -65,5 +77,5 @@ standard)
         run.progress=plain
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
     tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | standard)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | testgpu | standard)"; exit 2 ;;
 esac; done

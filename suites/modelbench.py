@@ -109,14 +109,17 @@ def fill_cache_randomly(cache, position: int, seed: int) -> None:
 
 
 @torch.inference_mode()
-def canary(bench: Bench, ids: torch.Tensor, point: Point, cache=None) -> dict[str, Any]:
+def canary(
+    bench: Bench, ids: torch.Tensor, point: Point, cache=None, full: torch.Tensor | None = None
+) -> dict[str, Any]:
     """Chunked prefill vs recurrent step for the last token; raises InvalidOutput past tolerance.
     Each path uses different kernels (chunked scan / SDPA vs step update / cached attention).
-    `cache` (at least ids' length) is reused if given: at 1M tokens a second one may not fit."""
+    `cache` (at least ids' length) is reused if given: at 1M tokens a second one may not fit.
+    `full`: the prefill's output for ids when the caller already has it (not computed again)."""
     if ids.shape[1] < 2:
         return {"skipped": "needs at least 2 tokens"}
     cache = cache or bench.model.allocate_cache(point.batch, ids.shape[1])
-    full = bench.model.prefill(ids, cache).float()
+    full = (bench.model.prefill(ids, cache) if full is None else full).float()
     bench.model.prefill(ids[:, :-1], cache)
     stepped = bench.model.step(ids[:, -1:], cache).float()
     err = ((full - stepped).norm() / stepped.norm().clamp_min(1e-30)).item()

@@ -58,6 +58,24 @@ def test_time_fn_caps_slow_points():
     assert 3 <= len(res.samples_ms) < 1000
 
 
+def test_slow_cold_call_skips_warmup_and_a_given_cold_call_is_not_repeated():
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(0.01)
+
+    t = TimingConfig(warmup=3, min_reps=2, min_time_s=0.0, max_time_s=0.2, flush_l2=False)
+    # the caller ran the cold call (e.g. for its output) and it took longer than max_time_s / 4
+    res = time_fn(fn, t, "cpu", cold_ms=80.0)
+    assert res.cold_ms == 80.0
+    assert res.warmup_calls == 0
+    assert len(calls) == len(res.samples_ms) == 2
+    calls.clear()
+    res = time_fn(fn, t, "cpu", cold_ms=1.0)  # a quick cold call: the warmup runs
+    assert res.warmup_calls == 3 and len(calls) == 3 + len(res.samples_ms)
+
+
 def test_timing_config_rejects_nonsense():
     with pytest.raises(ValueError, match="min_reps"):
         TimingConfig(min_reps=10, max_reps=5)
