@@ -3,9 +3,11 @@
 python -m harness.report results/<run-id> [--out reports/<run-id>]
 python -m harness.report results/<a> --compare results/<b>      # -> reports/<a>-vs-<b>/index.html
 python -m harness.report results/<run-id> --claims my-claims.yaml   # more claims for the ledger
+python -m harness.report results/<run-id> --png reports/<run-id>/figures  # each figure as PNG too
 """
 
 import argparse
+import os
 from pathlib import Path
 
 from harness.report.render import render
@@ -27,6 +29,11 @@ def main(argv=None) -> None:
         metavar="FILE",
         help="a claims YAML added to conf/claims.yaml (repeatable; same id replaces)",
     )
+    parser.add_argument(
+        "--png",
+        metavar="DIR",
+        help="also write each figure as DIR/<figure id>.png (for a README; the page is unchanged)",
+    )
     args = parser.parse_args(argv)
     runs = [Path(args.run)] + ([Path(args.compare)] if args.compare else [])
     for run in runs:
@@ -37,6 +44,11 @@ def main(argv=None) -> None:
             parser.error(f"claims file {f} does not exist")
     name = runs[0].name + (f"-vs-{runs[1].name}" if args.compare else "")
     out = Path(args.out) if args.out else Path("reports") / name
+    if args.png:
+        from harness.report.figures.base import PNG_ENV
+
+        Path(args.png).mkdir(parents=True, exist_ok=True)
+        os.environ[PNG_ENV] = str(Path(args.png).resolve())
     print(render(runs[0], out, compare=runs[1] if args.compare else None, claims=args.claims))
 
 

@@ -246,6 +246,21 @@ def test_cli_renders_compare_and_extra_claims(tmp_path):
     assert bad.returncode == 2 and "no manifest.json" in bad.stderr
 
 
+def test_png_export_writes_every_figure_and_leaves_the_page_unchanged(tmp_path):
+    run = kernels_run(tmp_path)
+    plain = render(run, tmp_path / "plain").read_bytes()
+    out, png = tmp_path / "with-png", tmp_path / "figs"
+    cmd = [sys.executable, "-m", "harness.report", str(run), "--out", str(out), "--png", str(png)]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    page = (out / "index.html").read_bytes()
+    assert page == plain
+    figure_ids = set(re.findall(r'<figure id="([^"]+)"', page.decode()))
+    pngs = sorted(png.glob("*.png"))
+    assert pngs and {p.stem for p in pngs} <= figure_ids
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
 def test_odd_records_render_rather_than_crash(tmp_path):
     """Unknown suites and models, metrics of the wrong type, NaN, a record without metrics: the
     report shows them in the table and draws what it can."""

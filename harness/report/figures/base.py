@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import matplotlib
 
@@ -106,6 +108,7 @@ def new(ncols: int = 1, width: float = 6.4, height: float = 3.6):
     return fig, list(axes[0])
 
 
+PNG_ENV = "CTXBENCH_REPORT_PNG_DIR"  # set by the report CLI; read here, in the drawing workers
 _IDS = re.compile(r'\bid="([^"]+)"')
 _REFS = re.compile(r'(url\(#|href="#)([^)"]+)')
 
@@ -113,6 +116,14 @@ _REFS = re.compile(r'(url\(#|href="#)([^)"]+)')
 def to_svg(fig, fid: str, title: str = "", tight: bool = False) -> str:
     """The figure as an inline <svg>, its internal ids prefixed with the figure id: several
     figures in one page must not share an id (matplotlib's ids repeat across figures)."""
+    png_dir = os.environ.get(PNG_ENV)
+    if png_dir:  # `python -m harness.report --png DIR`: the same figure as a picture for a README
+        fig.savefig(
+            Path(png_dir) / f"{fid}.png",
+            dpi=110,
+            bbox_inches="tight" if tight else None,
+            metadata={"Software": None},
+        )
     buf = io.StringIO()
     fig.savefig(
         buf,
