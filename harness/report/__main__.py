@@ -13,11 +13,23 @@ from pathlib import Path
 from harness.report.render import render
 
 
+def default_out(run: Path, name: str) -> Path:
+    """reports/<name>; a run kept below a results/ folder keeps its sub-path (results/examples/h200
+    -> reports/examples/h200), so published examples render where they are committed."""
+    parts = run.parts
+    if "results" in parts[:-1]:
+        below = parts[len(parts) - 1 - parts[::-1].index("results") + 1 : -1]
+        return Path("reports", *below, name)
+    return Path("reports") / name
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.report")
     parser.add_argument("run", help="results/<run-id> folder (holds manifest.json, records.jsonl)")
     parser.add_argument(
-        "--out", help="output folder (default: reports/<run-id>, or reports/<a>-vs-<b>)"
+        "--out",
+        help="output folder (default: reports/<run-id>, or reports/<a>-vs-<b>; a run below "
+        "results/ keeps its sub-path there)",
     )
     parser.add_argument(
         "--compare", metavar="RUN_B", help="a second results folder to compare with"
@@ -43,7 +55,7 @@ def main(argv=None) -> None:
         if not Path(f).exists():
             parser.error(f"claims file {f} does not exist")
     name = runs[0].name + (f"-vs-{runs[1].name}" if args.compare else "")
-    out = Path(args.out) if args.out else Path("reports") / name
+    out = Path(args.out) if args.out else default_out(runs[0], name)
     if args.png:
         from harness.report.figures.base import PNG_ENV
 

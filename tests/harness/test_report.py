@@ -279,3 +279,11 @@ def test_odd_records_render_rather_than_crash(tmp_path):
     assert len(page.rows("points-table")) == 6
     assert "Segmentation fault" in html and "my_new_model" in html
     assert json.loads(page.scripts["records"])[2]["metrics"]["time_ms"] is None  # NaN is not JSON
+
+
+def test_default_output_folder_mirrors_the_results_sub_path():
+    from harness.report.__main__ import default_out
+
+    assert default_out(Path("results/examples/h200"), "h200") == Path("reports/examples/h200")
+    assert default_out(Path("results/run1"), "run1") == Path("reports/run1")
+    assert default_out(Path("/elsewhere/run2"), "run2") == Path("reports/run2")
