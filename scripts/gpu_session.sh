@@ -50,11 +50,11 @@ recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recal
     'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
     suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
 decode)
-    step decode_kernel 200 bash -c ".venv/bin/python -m pytest -q -m gpu \
+    step decode_kernel 150 bash -c ".venv/bin/python -m pytest -q -m gpu \
         tests/kernels/test_decode_attention_gpu.py && .venv/bin/python -m \
-        kernels.decode_attention.bench_gpu --out $OUT"
+        kernels.decode_attention.bench_gpu --out $OUT --lengths 4096,65536,262144,1048576"
     m="suite=scaling size=1.3b models=[transformer] suite.measure=[decode] $R"
-    step decode_model 200 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
+    step decode_model 150 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
         run.id=decode-auto && .venv/bin/python -m harness $m sweep.context=[4k,64k] \
         +suite.model_overrides.decode_attention=matmul run.id=decode-matmul" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
@@ -69,7 +69,7 @@ quality)
     q perplexity 1 perplexity "${PPL_ARGS:-}" &
     wait
     echo "quality: $(($(date +%s) - s0)) s"
-    tail -15 "$OUT/recall.log" "$OUT/perplexity.log"
+    tail -n 15 "$OUT/recall.log" "$OUT/perplexity.log"
     tar czf "$OUT/results-quality.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
