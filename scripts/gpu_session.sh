@@ -70,7 +70,7 @@ quality)
     wait
     echo "quality: $(($(date +%s) - s0)) s"
     tail -n 15 "$OUT/recall.log" "$OUT/perplexity.log"
-    tar czf "$OUT/results-quality.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports ;;
+    tar czf "$OUT/results-quality.tgz" --exclude=.triton-* --exclude=leases -C "$OUT" results 2>/dev/null ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
     step standard "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
