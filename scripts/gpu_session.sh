@@ -52,7 +52,7 @@ recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recal
 decode)
     step decode_kernel 150 bash -c ".venv/bin/python -m pytest -q -m gpu \
         tests/kernels/test_decode_attention_gpu.py && .venv/bin/python -m \
-        kernels.decode_attention.bench_gpu --out $OUT --lengths 4096,65536,262144,1048576"
+        kernels.decode_attention.bench_gpu --out $OUT/results/bench_decode_attention --lengths 4096,65536,262144,1048576"
     m="suite=scaling size=1.3b models=[transformer] suite.measure=[decode] $R"
     step decode_model 150 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
         run.id=decode-auto && .venv/bin/python -m harness $m sweep.context=[4k,64k] \
@@ -79,3 +79,10 @@ standard)
     tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
 *) echo "unknown step $s (kernels | pool | recall | quality | decode | testgpu | standard)"; exit 2 ;;
 esac; done
+# At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
+# only when the call is cut short before this line).
+if [ -d "$OUT/results" ]; then
+    tar czf "$OUT/all-results.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" \
+        results $([ -d "$OUT/reports" ] && echo reports) &&
+        rm -rf "$OUT/results" "$OUT/reports" "$OUT"/results-*.tgz
+fi
