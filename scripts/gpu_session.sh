@@ -7,7 +7,7 @@
 # STEPS (default "pool kernels recall"): any of
 #   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
-#   recall   a short MQAR + needle run of the recall suite
+#   recall   the recall suite on every GPU: a short MQAR + needle run, or $RECALL_ARGS
 #   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
 #            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides)
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
@@ -46,9 +46,11 @@ pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --
     'models=[transformer,mamba2]' "sweep.context=${POOL_CONTEXTS:-[4k,16k]}" \
     'suite.measure=[prefill,decode]' suite.timing.max_time_s=4 \
     run.reports_dir="$OUT/reports" run.progress=plain ;;
-recall) step recall ${RECALL_LIMIT:-100} .venv/bin/python -m harness suite=recall 'models=[transformer,mamba2]' \
-    'suite.mqar.widths=[64]' 'suite.mqar.kv_pairs=[16]' 'suite.mqar.lrs=[3e-3]' suite.mqar.steps=300 \
-    suite.niah.steps=300 'sweep.context=[512,2k]' run.id=recall-short $R ;;
+recall)  # $RECALL_ARGS (Hydra overrides, word-split) replace the short default budget
+    ra=${RECALL_ARGS:-"models=[transformer,mamba2] suite.mqar.widths=[64] suite.mqar.kv_pairs=[16]
+        suite.mqar.lrs=[3e-3] suite.mqar.steps=300 suite.niah.steps=300 sweep.context=[512,2k]"}
+    step recall "${RECALL_LIMIT:-100}" .venv/bin/python -m harness suite=recall $ra \
+        run.id="${RECALL_ID:-recall-short}" $R ;;
 decode)
     step decode_kernel 150 bash -c ".venv/bin/python -m pytest -q -m gpu \
         tests/kernels/test_decode_attention_gpu.py && .venv/bin/python -m \
