@@ -39,8 +39,11 @@ step() {  # name, time limit in s, command...
         tar czf "$OUT/results-$name.tgz" --exclude='.triton-*' --exclude=leases -C "$OUT" results reports 2>/dev/null
 }
 for s in $STEPS; do case $s in
-kernels) step kernels 80 .venv/bin/python -m harness suite=kernels 'suite.kernels.ops=[attention]' \
-    'sweep.context=[1k,4k,16k]' 'suite.kernels.backends.attention=[cudnn,flash,efficient]' run.id=kernels-attn $R ;;
+kernels)  # $KERNEL_ARGS (Hydra overrides) replace the attention default
+    ka=${KERNEL_ARGS:-"suite.kernels.ops=[attention] sweep.context=[1k,4k,16k]
+        suite.kernels.backends.attention=[cudnn,flash,efficient]"}
+    step kernels "${KERNEL_LIMIT:-80}" .venv/bin/python -m harness suite=kernels $ka \
+        run.id="${KERNEL_ID:-kernels-attn}" $R ;;
 pool) step pool ${POOL_LIMIT:-300} .venv/bin/python -m harness.compare_stores --results-dir "$OUT/results" \
     --tag pool --fresh-triton-cache --sweep --gpus 0,1 --gpus 0 -- suite=scaling size=370m \
     'models=[transformer,mamba2]' "sweep.context=${POOL_CONTEXTS:-[4k,16k]}" \
