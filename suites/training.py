@@ -101,10 +101,18 @@ def train(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
     curve: list[list[float]] = []
     window: list[torch.Tensor] = []
-    tokens = supervised = 0
+    tokens, supervised = 0, None
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         x, y = next(batches)
+        # counted before the copy, on the batch's own device: an int() of a GPU tensor here
+        # would stop the host every step and leave the GPU idle while it queues the next one
+        counted = (y != IGNORE).sum()
+        supervised = counted if supervised is None else supervised + counted
+        if device == "cuda" and not x.is_cuda:
+            # a copy from pageable memory blocks the host until the GPU has drained its queue;
+            # from pinned memory it is queued like a kernel
+            x, y = x.pin_memory(), y.pin_memory()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -118,7 +126,6 @@ def train(
         opt.step()
         window.append(loss.detach())
         tokens += x.numel()
-        supervised += int((y != IGNORE).sum())
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             # one host sync per window, not per step
             mean = torch.stack(window).mean().item()
@@ -133,7 +140,7 @@ def train(
         "loss_curve": curve,
         "final_loss": curve[-1][1],
         "tokens": tokens,
-        "supervised_tokens": supervised,
+        "supervised_tokens": int(supervised) if supervised is not None else 0,
         "seconds": time.perf_counter() - t0,
         "config": asdict(cfg),
     }
