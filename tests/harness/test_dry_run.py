@@ -11,12 +11,15 @@ def test_dry_run_plans_without_running_then_sees_what_was_recorded(tmp_path, out
     first = run_cli(*ARGS, "run.dry_run=true", *out_dirs, timeout=120)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "2 would run; nothing was run" in first.stdout
+    assert first.stdout.count("would run (~") == 2  # each point with its predicted time
+    assert "predicted (cost model, round figures): selftest" in first.stdout
     assert not (tmp_path / "results").exists()
 
     real = run_cli(*ARGS, "run.report=false", *out_dirs, timeout=300)
     assert real.returncode == 0, real.stderr[-2000:]
     again = run_cli(*ARGS, "run.dry_run=true", *out_dirs, timeout=120)
     assert again.stdout.count("recorded: ok") == 2 and "would run" not in again.stdout
+    assert "predicted" not in again.stdout  # nothing left to run
 
 
 def test_dry_run_shows_preflight_skips_with_their_reason(out_dirs):
