@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from harness.pool import expected_seconds, slots_for
+from harness.pool import ESTIMATED, expected_seconds, slots_for
 from harness.store import latest_by_hash, read_run
 
 
@@ -24,6 +24,7 @@ def describe(p, results_dir: str) -> str:
     lines = [f"dry run {p.run_id}: {len(p.planned)} points on {p.hw.name} ({p.hw.device})"]
     counts: Counter[str] = Counter()
     predicted: dict[str, float] = {}
+    unestimated: set[str] = set()
     for item in p.planned:
         previous = done.get(item.point.hash)
         if previous is not None:
@@ -32,10 +33,14 @@ def describe(p, results_dir: str) -> str:
         elif item.skip_reason:
             what = f"would skip: {item.skip_reason.splitlines()[0]}"
             counts["would skip"] += 1
-        else:
+        elif item.point.suite in ESTIMATED:
             seconds = expected_seconds(item.point)
             predicted[item.point.suite] = predicted.get(item.point.suite, 0.0) + seconds
             what = f"would run (~{_minutes(seconds)})"
+            counts["would run"] += 1
+        else:
+            unestimated.add(item.point.suite)
+            what = "would run"
             counts["would run"] += 1
         lines.append(f"  {item.point.label()}  {what}")
     order = ("would run", "would skip", "already recorded")
@@ -47,4 +52,6 @@ def describe(p, results_dir: str) -> str:
             f"predicted (cost model, round figures): {parts}; {_minutes(total)} of worker time, "
             f"at least {_minutes(total / slots)} on {slots} worker slot(s)"
         )
+    if unestimated:
+        lines.append(f"no time estimate for {', '.join(sorted(unestimated))} (training suites)")
     return "\n".join(lines)

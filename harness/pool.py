@@ -123,6 +123,11 @@ def _kernel_seconds(point: Point) -> float:
     return 2 * call + _timed(point, call)  # + the correctness check against the reference
 
 
+# Suites whose duration the cost model predicts; the others (training suites) get a guess that
+# only keeps the order sensible, not a number to plan with.
+ESTIMATED = ("kernels", "selftest", "prefill", "decode", "memory", "throughput", "frontier")
+
+
 def expected_seconds(point: Point) -> float:
     """Predicted wall time of one point, from the cost model where there is one. Never raises:
     an unknown measurement gets a guess that still grows with the context length."""
