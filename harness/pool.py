@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from harness.env import Hardware
@@ -39,6 +39,7 @@ class Slot:
 
 
 CPU_SLOT = Slot("cpu")
+_FIELDS = tuple(f.name for f in fields(Point) if f.name != "context")  # Point.group()'s order
 BLOCKED = "blocked"  # not a status: another orchestrator holds the point's lease
 
 
@@ -146,11 +147,26 @@ def expected_seconds(point: Point) -> float:
 # ---- the pool --------------------------------------------------------------------------------
 
 
+def chain_key(point: Point) -> tuple:
+    """The point's group, less the parameters its suite lists as `EVAL_ONLY_PARAMS` (they change
+    what is evaluated, not what is trained): points that share a trained model form one chain,
+    so one slot trains it and the others reuse it, instead of two GPUs training it at once."""
+    from suites import REGISTRY, get
+
+    drop = getattr(get(point.suite), "EVAL_ONLY_PARAMS", ()) if point.suite in REGISTRY else ()
+    if not drop:
+        return point.group()
+    params = tuple((k, v) for k, v in point.params if k not in drop)
+    return tuple(
+        params if f == "params" else v for f, v in zip(_FIELDS, point.group(), strict=True)
+    )
+
+
 def by_group(items: list[Planned]) -> dict[tuple, list[Planned]]:
     """Chains in order of first appearance; within one, ascending context."""
     groups: dict[tuple, list[Planned]] = {}
     for item in items:
-        groups.setdefault(item.point.group(), []).append(item)
+        groups.setdefault(chain_key(item.point), []).append(item)
     return {k: sorted(g, key=lambda x: x.point.context) for k, g in groups.items()}
 
 

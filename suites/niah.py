@@ -24,6 +24,9 @@ from harness.point import Point
 from suites.quality import points as Q
 
 USES_MODELS = True
+EVAL_ONLY_PARAMS = (
+    "depth",
+)  # the pool chains a model's cells so one slot trains it (harness.pool)
 
 
 @dataclass

@@ -178,3 +178,25 @@ def test_expected_seconds_follows_the_cost_model():
     assert decode("transformer", 1 << 20) > decode("transformer", 1 << 12)
     bogus = _model_point("prefill", "no_such_model", 4096)
     assert expected_seconds(bogus) < expected_seconds(_model_point("nope", "x", 1 << 20))
+
+
+def test_needle_cells_of_one_model_form_one_chain_other_models_do_not():
+    """Depth changes what is evaluated, not what is trained: the cells of one model share a
+    chain (one slot trains the model, the rest reuse it); another model is another chain."""
+    from harness.pool import by_group
+
+    def cell(model, depth, L):
+        return Point(
+            suite="niah", model=model, size="1.3b", context=L, batch=32, dtype="float32",
+            device="cpu", params=freeze({"depth": depth, "steps": 10}),
+        )  # fmt: skip
+
+    cells = [
+        cell(m, d, L) for m in ("transformer", "mamba2") for d in (0.0, 1.0) for L in (64, 256)
+    ]
+    chains = by_group([Planned(c) for c in cells])
+    assert len(chains) == 2
+    assert all(len(chain) == 4 for chain in chains.values())
+    other = [cell("transformer", 0.0, 64), Point(**{**vars(cell("transformer", 0.0, 64)),
+             "params": freeze({"depth": 0.0, "steps": 20})})]  # fmt: skip
+    assert len(by_group([Planned(p) for p in other])) == 2  # another training: another chain
