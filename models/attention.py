@@ -59,13 +59,14 @@ class Attention(nn.Module):
         o = attention_kernel(q, k, v, backend=self.backend, causal=True)  # [B, T, H, D]
         return self.wo(o.reshape(B, T, -1))
 
-    def step(self, x: torch.Tensor, cache=None, pos=None, **_) -> torch.Tensor:
-        """One token. x [B, 1, d_model]; pos: int64 [1] device tensor, the token's position.
+    def step(self, x: torch.Tensor, cache=None, pos=None, rope=None, **_) -> torch.Tensor:
+        """One token. x [B, 1, d_model]; pos: int64 [1] device tensor, the token's position;
+        rope: (cos, sin) [1, D/2] at pos, computed here when not given.
         Writes K/V at `pos` and attends to positions 0..pos. -> [B, 1, d_model]."""
         B = x.shape[0]
         H, Hkv, D = self.heads, self.kv_heads, self.head_dim
         q, k, v = self._qkv(x)
-        cos, sin = rope_cos_sin(pos, D, self.theta, x.dtype)  # [1, D/2]
+        cos, sin = rope if rope is not None else rope_cos_sin(pos, D, self.theta, x.dtype)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         cache.k.index_copy_(2, pos, k.transpose(1, 2))  # [B, Hkv, 1, D] into [B, Hkv, S, D]
         cache.v.index_copy_(2, pos, v.transpose(1, 2))

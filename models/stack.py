@@ -142,7 +142,12 @@ class Model(nn.Module):
         No host syncs and no shape changes, so it can be captured in a CUDA graph. The caller
         keeps cache.pos < max_len (a step beyond the buffer fails in index_copy_)."""
         x = self.embedding(input_ids)  # [B, 1, d_model]
+        # RoPE at this position, once for every attention layer (a step is launch-bound at
+        # batch 1: per-layer recomputation cost ~6 small kernels a layer)
+        rope = None
+        if "A" in self.cfg.pattern:
+            rope = rope_cos_sin(cache.pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
         for layer, c in zip(self.layers, cache.layers, strict=True):
-            x = layer.step(x, cache=c, pos=cache.pos)
+            x = layer.step(x, cache=c, pos=cache.pos, rope=rope)
         cache.pos.add_(1)
         return self._logits(x)
