@@ -73,9 +73,12 @@ class Attention(nn.Module):
         q = q.view(B, Hkv, H // Hkv, D)  # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups
         way = decode_path(self.decode, x.device.type)
         if way == "triton":
-            from kernels.decode_attention import decode_attention
+            from kernels.decode_attention import decode_attention, decode_attention_op
 
-            o = decode_attention(q, cache.k, cache.v, pos, D**-0.5)
+            # the registered operator inside torch.compile; the plain launch otherwise (no
+            # dispatcher overhead on the host in eager decode)
+            call = decode_attention_op if torch.compiler.is_compiling() else decode_attention
+            o = call(q, cache.k, cache.v, pos, D**-0.5)
             return self.wo(o.reshape(B, 1, H * D))
         scores = torch.matmul(q, cache.k.transpose(-1, -2)).float()  # [B, Hkv, H/Hkv, S]
         scores = scores * D**-0.5

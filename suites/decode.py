@@ -25,6 +25,10 @@ class DecodeConfig:
     cuda_graphs: bool = True
     min_samples: int = 512  # enough per-token samples for a p99
     context: list[Any] | None = None
+    # torch.compile the step before capturing it: fuses the step's many small kernels (norms,
+    # RoPE, residual adds), which bound batch-1 decode (models/README.md). The compile time goes
+    # into the cold start; the record's `compiled` says which ran. Not yet measured on a GPU.
+    compile: bool = False
 
 
 CONFIG = DecodeConfig
@@ -37,6 +41,8 @@ def expand(ctx) -> list[Point]:
         "cuda_graphs": cfg.cuda_graphs,
         "min_samples": cfg.min_samples,
     }
+    if cfg.compile:  # only when asked: points measured before the option keep their identity
+        params["compile"] = True
     return mb.model_points(
         ctx, "decode", params, contexts=mb.lengths(cfg.context, "suite.decode.context")
     )
@@ -51,10 +57,11 @@ def preflight(point: Point, ctx) -> str | None:
 class Stepper:
     """One decode step as a callable: a CUDA-graph replay, or the eager call."""
 
-    def __init__(self, model, cache, ids, graphs: bool):
+    def __init__(self, model, cache, ids, graphs: bool, compile: bool = False):
         import torch
 
         self.model, self.cache, self.ids = model, cache, ids
+        self.fn = torch.compile(model.step, dynamic=False) if compile else model.step
         self.graph = None
         if graphs:
             start = cache.pos.clone()
@@ -62,11 +69,11 @@ class Stepper:
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream), torch.inference_mode():
                 for _ in range(3):  # warm up off the capture: JIT, autotune, cuBLAS handles
-                    model.step(ids, cache)
+                    self.fn(ids, cache)
             torch.cuda.current_stream().wait_stream(stream)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph), torch.inference_mode():
-                self.logits = model.step(ids, cache)
+                self.logits = self.fn(ids, cache)
             cache.pos.copy_(start)
 
     def __call__(self):
@@ -76,7 +83,7 @@ class Stepper:
             self.graph.replay()
             return self.logits
         with torch.inference_mode():
-            return self.model.step(self.ids, self.cache)
+            return self.fn(self.ids, self.cache)
 
 
 def time_tokens(step: Stepper, cache, start: int, gen: int, timing, min_samples: int, device: str):
@@ -124,7 +131,9 @@ def run(point: Point) -> dict[str, Any]:
     with PeakMemory(point.device) as mem:
         cache = bench.model.allocate_cache(point.batch, point.context + gen + 1)
         mb.fill_cache_randomly(cache, point.context, point.seed)
-        step = Stepper(bench.model, cache, ids, graphs)
+        t0 = time.perf_counter()
+        step = Stepper(bench.model, cache, ids, graphs, bool(point.param("compile")))
+        setup_s = time.perf_counter() - t0  # warmup, compile, graph capture
         step()
     timing = TimingConfig.from_pairs(point.timing)
     with EnergyMeter(point.device) as energy:
@@ -145,6 +154,7 @@ def run(point: Point) -> dict[str, Any]:
             "peak_note": peak_note,
             "bytes_per_step": step_bytes,
             "cuda_graphs": graphs,
+            "compiled": bool(point.param("compile")),
             "prefill_mode": "synthetic: cache filled with random values, position set to L",
             "memory": mem.result(),
             "predicted_memory": bench.cost.memory(
@@ -155,6 +165,6 @@ def run(point: Point) -> dict[str, Any]:
             "stopped_by": samples.stopped_by,
         },
         "samples": {"time_ms": samples.samples_ms},
-        "cold": {"time_ms": samples.cold_ms},
+        "cold": {"time_ms": samples.cold_ms, "setup_s": setup_s},
         "backends_ran": bench.model.kernel_backends(),
     }

@@ -104,3 +104,19 @@ def test_model_decoding_with_the_kernel_reproduces_its_forward():
     assert model.kernel_backends()["attention_decode"] == "triton"
     auto = models.create("transformer", **{**TINY, "n_layer": 2})
     assert auto.kernel_backends()["attention_decode"] == "matmul"
+
+
+def test_registered_operator_runs_the_kernel_and_has_a_shape_only_fake():
+    """torch.ops.ctxbench.decode_attention (what a compiled step calls) equals the launcher; its
+    fake gives torch.compile the output's shape and dtype without running anything."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from kernels.decode_attention import decode_attention_op
+
+    q, k, v = _inputs(1, 2, 4, 40, 16, torch.float32)
+    p = torch.tensor([39])
+    got = torch.ops.ctxbench.decode_attention(q, k, v, p, 0.25)
+    assert_close("operator", got, decode_attention_ref(q, k, v, p, scale=0.25), 1e-5)
+    with FakeTensorMode() as mode:
+        fake = decode_attention_op(*(mode.from_tensor(t) for t in (q, k, v, p)), 0.25)
+    assert fake.shape == q.shape and fake.dtype == q.dtype

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import pytest
+import torch
 
 import kernels
 from harness.errors import InvalidOutput
@@ -69,6 +71,30 @@ def test_decode_eager_times_every_token(model):
     assert len(out["samples"]["time_ms"]) >= 24 and len(out["samples"]["time_ms"]) % 8 == 0
     assert m["time"]["p99"] is None  # 24..48 samples cannot support a p99
     assert m["tokens_per_s"] > 0 and m["gbps"] > 0 and m["cuda_graphs"] is False
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="torch.compile on the CPU needs a C compiler")
+def test_compiled_decode_step_matches_the_eager_one_and_is_recorded():
+    import models
+
+    model = models.create("transformer", **{**TINY, "n_layer": 2, "d_model": 64}).eval()
+    ids = torch.randint(0, 64, (1, 1))
+    eager = decode.Stepper(model, model.allocate_cache(1, 16), ids, graphs=False)
+    compiled = decode.Stepper(model, model.allocate_cache(1, 16), ids, graphs=False, compile=True)
+    outs = [[s().clone() for _ in range(5)] for s in (eager, compiled)]
+    for a, b in zip(*outs, strict=True):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_decode_compile_option_reaches_the_step_and_the_record(monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(kw) or fn)
+    out = decode.run(
+        _point("decode", "transformer", 16, gen_tokens=4, cuda_graphs=False, min_samples=4,
+               compile=True)
+    )  # fmt: skip
+    assert compiled == [{"dynamic": False}]
+    assert out["metrics"]["compiled"] is True and out["cold"]["setup_s"] >= 0
 
 
 def wrong_ssd(*args, **kwargs):
