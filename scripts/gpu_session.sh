@@ -11,7 +11,8 @@
 #   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
 #            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides)
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
-#            the 1.3B Transformer's decode through the harness with it (auto) and with matmul
+#            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
+#            with the step compiled (suite.decode.compile=true)
 #   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
@@ -59,9 +60,11 @@ decode)
         tests/kernels/test_decode_attention_gpu.py && .venv/bin/python -m \
         kernels.decode_attention.bench_gpu --out $OUT/results/bench_decode_attention --lengths 4096,65536,262144,1048576"
     m="suite=scaling size=1.3b models=[transformer] suite.measure=[decode] $R"
-    step decode_model 150 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
+    step decode_model 240 bash -c ".venv/bin/python -m harness $m sweep.context=[4k,64k,256k] \
         run.id=decode-auto && .venv/bin/python -m harness $m sweep.context=[4k,64k] \
-        +suite.model_overrides.decode_attention=matmul run.id=decode-matmul" ;;
+        +suite.model_overrides.decode_attention=matmul run.id=decode-matmul && \
+        .venv/bin/python -m harness $m sweep.context=[4k,64k] suite.decode.compile=true \
+        run.id=decode-compiled" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
 quality)
     q() {  # name, gpu, suite, overrides
