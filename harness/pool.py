@@ -102,8 +102,10 @@ def _model_seconds(point: Point) -> float:
         return _timed(point, prefill) + (prefill if point.param("canary") else 0.0)
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
-    if point.suite == "memory":
-        return prefill + 8 * step
+    if point.suite == "memory":  # a decode phase fills its cache with random values: no prefill
+        phases = point.param("phases") or ["prefill", "decode"]
+        decode = (1 + point.param("decode_steps", 4)) * step if "decode" in phases else 0.0
+        return (prefill if "prefill" in phases else 0.0) + decode
     if point.suite == "throughput":
         return 12 * _timed(point, step)  # the batch search, then one timed decode
     if point.suite == "frontier":

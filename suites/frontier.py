@@ -1,7 +1,9 @@
 """The OOM frontier: the largest context each model runs at batch B on this GPU, for prefill and
 for decode. Lengths double from `start` until one fails, then bisect on a log2 scale between the
 last that ran and the first that failed; every probe is its own isolated worker (an OOM can leave
-the allocator fragmented, and a crash must not end the search).
+the allocator fragmented, and a crash must not end the search). A probe the cost model predicts
+to outlast `probe_timeout_s` is not run: the frontier then reads "runs up to L, not tried past
+it (time limit)", never an OOM it did not see.
 
 This worker never initialises CUDA itself: it only starts probes.
 
@@ -77,12 +79,26 @@ def probe_point(point: Point, context: int) -> Point:
     return replace(point, suite=point.param("probe"), context=context, params=freeze(params))
 
 
-def search(point: Point, probe) -> dict[str, Any]:
-    """Doubling then log2 bisection. `probe(point) -> result dict with a status`."""
+NOT_RUN = "not_run"  # a probe predicted to take longer than probe_timeout_s: a time limit
+
+
+def search(point: Point, probe, predict=None) -> dict[str, Any]:
+    """Doubling then log2 bisection. `probe(point) -> result dict with a status`;
+    `predict(point) -> seconds` (the cost model): a probe predicted past probe_timeout_s is not
+    run and ends the search there as a time limit, not a failure, with no bisection (narrowing
+    down a time budget says nothing about the model). A Transformer's 2M-token prefill takes
+    ~13 minutes on an H200: without this the frontier spends most of a standard run on it."""
     steps: list[dict[str, Any]] = []
+    limit = point.param("probe_timeout_s")
 
     def attempt(L: int) -> bool:
-        result = probe(probe_point(point, L))
+        pp = probe_point(point, L)
+        seconds = predict(pp) if predict is not None else None
+        if seconds is not None and seconds > limit:
+            reason = f"predicted {seconds:.0f} s > probe_timeout_s={limit:g} s"
+            steps.append({"context": L, "status": NOT_RUN, "reason": reason})
+            return False
+        result = probe(pp)
         steps.append({"context": L, "status": result["status"], "reason": result.get("reason", "")})
         return result["status"] == "ok"
 
@@ -93,7 +109,8 @@ def search(point: Point, probe) -> dict[str, Any]:
             break
         lo, L = L, L * 2
     r = point.param("round_to")
-    for _ in range(point.param("resolution") if hi and lo else 0):
+    time_limited = bool(steps) and steps[-1]["status"] == NOT_RUN
+    for _ in range(point.param("resolution") if hi and lo and not time_limited else 0):
         mid = round(math.sqrt(lo * hi) / r) * r  # geometric midpoint: one log2 halving
         if mid <= lo or mid >= hi:
             break
@@ -107,6 +124,7 @@ def search(point: Point, probe) -> dict[str, Any]:
         "first_failure": hi,
         "failure_status": failure["status"] if failure else None,
         "below_max": hi is not None,
+        "limited_by": None if hi is None else ("time" if time_limited else "failure"),
         "steps": steps,
         "phase": point.param("phase"),
     }
@@ -114,6 +132,7 @@ def search(point: Point, probe) -> dict[str, Any]:
 
 def run(point: Point) -> dict[str, Any]:
     from harness.isolate import run_isolated
+    from harness.pool import expected_seconds
 
     timeout = point.param("probe_timeout_s")
-    return {"metrics": search(point, lambda p: run_isolated(p, timeout))}
+    return {"metrics": search(point, lambda p: run_isolated(p, timeout), predict=expected_seconds)}

@@ -227,3 +227,11 @@ def fmt_ratio(r: float) -> str:
 def geo(values) -> float:
     v = [x for x in values if x and x > 0]
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
+
+
+def frontier_end(first_failure: float, time_limited: bool) -> str:
+    """How a frontier search ended above its largest length that ran: a failure it saw, or a
+    probe it did not run because the cost model put it past the probe's time limit."""
+    if time_limited:
+        return f"not tried at {fmt_len(first_failure)}: time limit"
+    return f"fails at {fmt_len(first_failure)}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.report import anchors, arch
 from harness.report.data import FAILED
-from harness.report.facts import Facts, fmt_len, fmt_ms
+from harness.report.facts import Facts, fmt_len, fmt_ms, frontier_end
 from harness.units import format_bytes
 
 
@@ -136,10 +136,12 @@ def failures(facts: Facts) -> list[Sentence]:
         ["size", "batch", "dtype", "phase"], sort=True
     ):
         part = part[part["max_context"].notna()].sort_values(["max_context", "model"])
+        limits = part["frontier_limit"]
         items = [
-            f"{_the(m)} up to {fmt_len(mx)}" + (f" (fails at {fmt_len(ff)})" if present(ff) else "")
-            for m, mx, ff in zip(
-                part["model"], part["max_context"], part["first_failure"], strict=True
+            f"{_the(m)} up to {fmt_len(mx)}"
+            + (f" ({frontier_end(ff, lim == 'time')})" if present(ff) else "")
+            for m, mx, ff, lim in zip(
+                part["model"], part["max_context"], part["first_failure"], limits, strict=True
             )
         ]
         if items:

@@ -50,6 +50,7 @@ CSV_COLUMNS = [c for c, _, _ in POINT_COLUMNS] + [
     "train_length",
     "best_batch",
     "first_failure",
+    "frontier_limit",
     "bytes_per_token",
     "flops",
     "hash",

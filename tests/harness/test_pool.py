@@ -176,6 +176,10 @@ def test_expected_seconds_follows_the_cost_model():
         _model_point("decode", m, L, gen_tokens=128, min_samples=512, cuda_graphs=True)
     )
     assert decode("transformer", 1 << 20) > decode("transformer", 1 << 12)
+    memory = lambda phase: expected_seconds(
+        _model_point("memory", "transformer", 1 << 21, phases=[phase], decode_steps=2)
+    )
+    assert memory("prefill") > 20 * memory("decode")  # a decode probe fills its cache, no prefill
     bogus = _model_point("prefill", "no_such_model", 4096)
     assert expected_seconds(bogus) < expected_seconds(_model_point("nope", "x", 1 << 20))
 

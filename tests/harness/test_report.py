@@ -132,6 +132,9 @@ def test_summary_is_generated_from_the_data(full):
     assert "Mamba-2 overtakes Transformer at" in text and "95% CI" in text
     assert "runs out of memory from 1M" in text
     assert re.search(r"Claims ledger \(26 claims\)", text)
+    # a frontier search that stopped at a probe predicted past its time limit is no failure
+    assert "the Transformer up to 2M (not tried at 2304K: time limit)" in text
+    assert "the Transformer up to 768K (fails at 1M)" in text
 
 
 def test_latest_attempt_of_a_point_wins(tmp_path):

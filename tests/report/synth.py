@@ -257,6 +257,8 @@ class Builder(KernelAndQualityRecords):
                     model, 4096 * K
                 )
                 ff = None if mx >= 4096 * K else mx + 256 * K
+                # the Transformer's prefill search stopped at a probe predicted too slow to run
+                limit = "time" if (model, phase) == ("transformer", "prefill") else None
                 self.add(
                     "frontier",
                     model,
@@ -267,6 +269,8 @@ class Builder(KernelAndQualityRecords):
                     metrics={
                         "max_context": mx,
                         "first_failure": ff,
+                        "limited_by": limit or ("failure" if ff else None),
+                        "failure_status": "not_run" if limit else ("oom" if ff else None),
                         "steps": [{"context": mx, "status": "ok"}],
                         "phase": phase,
                     },

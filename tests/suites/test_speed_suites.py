@@ -182,8 +182,28 @@ def test_frontier_bisection_finds_a_planted_frontier_in_log2_steps():
     assert len(contexts) == 4 + 3  # then exactly `resolution` log2 bisection steps
     assert m["max_context"] <= 5000 < m["first_failure"]
     assert m["first_failure"] / m["max_context"] <= 2 ** (1 / 8) * 1.05  # within 2^(1/8)
-    assert m["failure_status"] == "oom"
+    assert m["failure_status"] == "oom" and m["limited_by"] == "failure"
     assert frontier.max_probes(point) == math.ceil(math.log2(1024)) + 1 + 3
+
+
+def test_frontier_stops_at_a_probe_predicted_past_its_time_limit_without_bisecting():
+    point = Point(
+        suite="frontier", model="transformer", size="1.3b", context=1024, batch=1,
+        dtype="float32", device="cpu", timing=TIMING,
+        params=freeze({"phase": "prefill", "max_context": 1 << 20, "resolution": 3,
+                       "round_to": 64, "probe": "memory", "probe_timeout_s": 60}),
+    )  # fmt: skip
+    ran = []
+
+    def probe(p):
+        ran.append(p.context)
+        return {"status": "ok"}
+
+    m = frontier.search(point, probe, predict=lambda p: 10.0 if p.context < 8192 else 100.0)
+    assert ran == [1024, 2048, 4096]  # 8K is predicted at 100 s > 60 s: never run
+    assert m["max_context"] == 4096 and m["first_failure"] == 8192
+    assert m["failure_status"] == "not_run" and m["limited_by"] == "time"
+    assert "predicted 100 s > probe_timeout_s=60" in m["steps"][-1]["reason"]
 
 
 @pytest.mark.slow
