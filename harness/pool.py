@@ -109,10 +109,23 @@ def _model_seconds(point: Point) -> float:
     if point.suite == "throughput":
         return 12 * _timed(point, step)  # the batch search, then one timed decode
     if point.suite == "frontier":
-        from suites.frontier import max_probes
-
-        return max_probes(point) * (STARTUP_S.get(dev, 2.0) + 4 * prefill)
+        return _frontier_seconds(point)
     raise KeyError(point.suite)
+
+
+def _frontier_seconds(point: Point) -> float:
+    """The doubling probes the search would run: up to max_context, or to the first one
+    predicted past its time limit (suites.frontier stops there). Where memory ends first, fewer
+    run, plus `resolution` bisection probes below that length: not knowable here."""
+    from suites.frontier import probe_point
+
+    limit, total, L = point.param("probe_timeout_s"), 0.0, point.context
+    while L <= point.param("max_context"):
+        seconds = expected_seconds(probe_point(point, L))
+        if seconds > limit:
+            break
+        total, L = total + seconds, L * 2
+    return total
 
 
 def _kernel_seconds(point: Point) -> float:

@@ -180,6 +180,12 @@ def test_expected_seconds_follows_the_cost_model():
         _model_point("memory", "transformer", 1 << 21, phases=[phase], decode_steps=2)
     )
     assert memory("prefill") > 20 * memory("decode")  # a decode probe fills its cache, no prefill
+    frontier = lambda limit: expected_seconds(
+        _model_point("frontier", "transformer", 1 << 16, phase="prefill", max_context=1 << 22,
+                     resolution=3, round_to=1024, probe="memory", probe_timeout_s=limit)
+    )  # fmt: skip
+    # probes predicted past the limit are not run, so they cost nothing in the plan either
+    assert frontier(60.0) < frontier(600.0) < frontier(1e6)
     bogus = _model_point("prefill", "no_such_model", 4096)
     assert expected_seconds(bogus) < expected_seconds(_model_point("nope", "x", 1 << 20))
 
