@@ -33,15 +33,16 @@ def describe(p, results_dir: str) -> str:
         elif item.skip_reason:
             what = f"would skip: {item.skip_reason.splitlines()[0]}"
             counts["would skip"] += 1
-        elif item.point.suite in ESTIMATED:
-            seconds = expected_seconds(item.point)
-            predicted[item.point.suite] = predicted.get(item.point.suite, 0.0) + seconds
-            what = f"would run (~{_minutes(seconds)})"
-            counts["would run"] += 1
         else:
-            unestimated.add(item.point.suite)
-            what = "would run"
             counts["would run"] += 1
+            what = "would run"
+            suite = item.point.suite
+            if suite in ESTIMATED:
+                seconds = expected_seconds(item.point)
+                predicted[suite] = predicted.get(suite, 0.0) + seconds
+                what += f" (~{_minutes(seconds)})"
+            else:
+                unestimated.add(suite)
         lines.append(f"  {item.point.label()}  {what}")
     order = ("would run", "would skip", "already recorded")
     lines.append("; ".join(f"{counts[k]} {k}" for k in order if counts[k]) + "; nothing was run")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.env import Hardware
@@ -39,7 +39,6 @@ class Slot:
 
 
 CPU_SLOT = Slot("cpu")
-_FIELDS = tuple(f.name for f in fields(Point) if f.name != "context")  # Point.group()'s order
 BLOCKED = "blocked"  # not a status: another orchestrator holds the point's lease
 
 
@@ -117,14 +116,14 @@ def _frontier_seconds(point: Point) -> float:
     """The doubling probes the search would run: up to max_context, or to the first one
     predicted past its time limit (suites.frontier stops there). Where memory ends first, fewer
     run, plus `resolution` bisection probes below that length: not knowable here."""
-    from suites.frontier import probe_point
+    from suites.frontier import doublings, probe_point
 
-    limit, total, L = point.param("probe_timeout_s"), 0.0, point.context
-    while L <= point.param("max_context"):
+    limit, total = point.param("probe_timeout_s"), 0.0
+    for L in doublings(point):
         seconds = expected_seconds(probe_point(point, L))
         if seconds > limit:
             break
-        total, L = total + seconds, L * 2
+        total += seconds
     return total
 
 
@@ -171,10 +170,8 @@ def chain_key(point: Point) -> tuple:
     drop = getattr(get(point.suite), "EVAL_ONLY_PARAMS", ()) if point.suite in REGISTRY else ()
     if not drop:
         return point.group()
-    params = tuple((k, v) for k, v in point.params if k not in drop)
-    return tuple(
-        params if f == "params" else v for f, v in zip(_FIELDS, point.group(), strict=True)
-    )
+    kept = tuple((k, v) for k, v in point.params if k not in drop)
+    return replace(point, params=kept).group()
 
 
 def by_group(items: list[Planned]) -> dict[tuple, list[Planned]]:

@@ -79,16 +79,18 @@ class Attention(nn.Module):
             # dispatcher overhead on the host in eager decode)
             call = decode_attention_op if torch.compiler.is_compiling() else decode_attention
             o = call(q, cache.k, cache.v, pos, D**-0.5)
-            return self.wo(o.reshape(B, 1, H * D))
-        scores = torch.matmul(q, cache.k.transpose(-1, -2)).float()  # [B, Hkv, H/Hkv, S]
-        scores = scores * D**-0.5
-        valid = torch.arange(cache.k.shape[2], device=x.device) <= pos  # [S]
-        probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(x.dtype)
-        if way == "split_s":
-            o = split_s_pv(probs, cache.v)
         else:
-            o = torch.matmul(probs, cache.v)  # [B, Hkv, H/Hkv, D]
+            o = masked_decode(q, cache.k, cache.v, pos, split=way == "split_s")
         return self.wo(o.reshape(B, 1, H * D))
+
+
+def masked_decode(q, k, v, pos, split: bool = False) -> torch.Tensor:
+    """The torch decode paths: q [B, Hkv, G, D] over the whole [B, Hkv, S, D] buffer, positions
+    past `pos` masked out; the probabilities x V product split along S when `split`."""
+    scores = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5  # [B, Hkv, G, S]
+    valid = torch.arange(k.shape[2], device=q.device) <= pos  # [S]
+    probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(q.dtype)
+    return split_s_pv(probs, v) if split else torch.matmul(probs, v)  # [B, Hkv, G, D]
 
 
 def decode_path(choice: str, device_type: str) -> str:

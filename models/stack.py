@@ -85,7 +85,7 @@ class Model(nn.Module):
         out = {}
         if "A" in self.cfg.pattern:
             out["attention"] = self.backends["attention"]
-            device = next(self.parameters()).device.type
+            device = self.embedding.weight.device.type
             out["attention_decode"] = decode_path(self.cfg.decode_attention, device)
         if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
             out["ssm"] = self.backends["ssm"]

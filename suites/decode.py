@@ -60,7 +60,7 @@ class Stepper:
     def __init__(self, model, cache, ids, graphs: bool, compile: bool = False):
         import torch
 
-        self.model, self.cache, self.ids = model, cache, ids
+        self.cache, self.ids = cache, ids
         self.fn = torch.compile(model.step, dynamic=False) if compile else model.step
         self.graph = None
         if graphs:
@@ -128,11 +128,12 @@ def run(point: Point) -> dict[str, Any]:
     gen = point.param("gen_tokens")
     ids = mb.random_ids(point, bench.model.cfg.vocab_size, length=1)
     graphs = bool(point.param("cuda_graphs"))
+    compiled = bool(point.param("compile"))
     with PeakMemory(point.device) as mem:
         cache = bench.model.allocate_cache(point.batch, point.context + gen + 1)
         mb.fill_cache_randomly(cache, point.context, point.seed)
         t0 = time.perf_counter()
-        step = Stepper(bench.model, cache, ids, graphs, bool(point.param("compile")))
+        step = Stepper(bench.model, cache, ids, graphs, compiled)
         setup_s = time.perf_counter() - t0  # warmup, compile, graph capture
         step()
     timing = TimingConfig.from_pairs(point.timing)
@@ -154,7 +155,7 @@ def run(point: Point) -> dict[str, Any]:
             "peak_note": peak_note,
             "bytes_per_step": step_bytes,
             "cuda_graphs": graphs,
-            "compiled": bool(point.param("compile")),
+            "compiled": compiled,
             "prefill_mode": "synthetic: cache filled with random values, position set to L",
             "memory": mem.result(),
             "predicted_memory": bench.cost.memory(

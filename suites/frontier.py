@@ -79,6 +79,14 @@ def probe_point(point: Point, context: int) -> Point:
     return replace(point, suite=point.param("probe"), context=context, params=freeze(params))
 
 
+def doublings(point: Point):
+    """The search's first probe lengths: the start length doubled up to max_context."""
+    L = point.context
+    while L <= point.param("max_context"):
+        yield L
+        L *= 2
+
+
 NOT_RUN = "not_run"  # a probe predicted to take longer than probe_timeout_s: a time limit
 
 
@@ -86,8 +94,8 @@ def search(point: Point, probe, predict=None) -> dict[str, Any]:
     """Doubling then log2 bisection. `probe(point) -> result dict with a status`;
     `predict(point) -> seconds` (the cost model): a probe predicted past probe_timeout_s is not
     run and ends the search there as a time limit, not a failure, with no bisection (narrowing
-    down a time budget says nothing about the model). A Transformer's 2M-token prefill takes
-    ~13 minutes on an H200: without this the frontier spends most of a standard run on it."""
+    down a time budget says nothing about the model). A 1.3B Transformer's 2M-token prefill is
+    estimated at ~13 minutes: without this the frontier would spend most of a standard run."""
     steps: list[dict[str, Any]] = []
     limit = point.param("probe_timeout_s")
 
@@ -102,12 +110,12 @@ def search(point: Point, probe, predict=None) -> dict[str, Any]:
         steps.append({"context": L, "status": result["status"], "reason": result.get("reason", "")})
         return result["status"] == "ok"
 
-    lo, hi, L = 0, None, point.context
-    while L <= point.param("max_context"):
+    lo, hi = 0, None
+    for L in doublings(point):
         if not attempt(L):
             hi = L
             break
-        lo, L = L, L * 2
+        lo = L
     r = point.param("round_to")
     time_limited = bool(steps) and steps[-1]["status"] == NOT_RUN
     for _ in range(point.param("resolution") if hi and lo and not time_limited else 0):

@@ -101,14 +101,14 @@ def train(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda")
     curve: list[list[float]] = []
     window: list[torch.Tensor] = []
-    tokens, supervised = 0, None
+    tokens = supervised = 0
     t0 = time.perf_counter()
     for step in range(cfg.steps):
         x, y = next(batches)
         # counted before the copy, on the batch's own device: an int() of a GPU tensor here
         # would stop the host every step and leave the GPU idle while it queues the next one
         counted = (y != IGNORE).sum()
-        supervised = counted if supervised is None else supervised + counted
+        supervised = supervised + counted
         if device == "cuda" and not x.is_cuda:
             # a copy from pageable memory blocks the host until the GPU has drained its queue;
             # from pinned memory it is queued like a kernel
@@ -140,7 +140,7 @@ def train(
         "loss_curve": curve,
         "final_loss": curve[-1][1],
         "tokens": tokens,
-        "supervised_tokens": int(supervised) if supervised is not None else 0,
+        "supervised_tokens": int(supervised),
         "seconds": time.perf_counter() - t0,
         "config": asdict(cfg),
     }

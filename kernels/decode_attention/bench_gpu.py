@@ -22,14 +22,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from triton.testing import do_bench_cudagraph
 
 from kernels.decode_attention import DecodeAttnConfig, decode_attention, decode_attention_ref
-from models.attention import split_s_pv
-
-
-def matmul_way(q, k, v, pos, split=False):
-    scores = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
-    valid = torch.arange(k.shape[2], device=k.device) <= pos
-    probs = scores.masked_fill(~valid, float("-inf")).softmax(dim=-1).to(q.dtype)
-    return split_s_pv(probs, v) if split else torch.matmul(probs, v)
+from models.attention import masked_decode
 
 
 def sdpa_way(backend):
@@ -69,8 +62,8 @@ def main() -> None:
         "triton_8perSM": lambda q, k, v, p: (
             lambda: decode_attention(q, k, v, p, config=DecodeAttnConfig(programs_per_sm=8))
         ),
-        "matmul": lambda q, k, v, p: lambda: matmul_way(q, k, v, p),
-        "split_s": lambda q, k, v, p: lambda: matmul_way(q, k, v, p, split=True),
+        "matmul": lambda q, k, v, p: lambda: masked_decode(q, k, v, p),
+        "split_s": lambda q, k, v, p: lambda: masked_decode(q, k, v, p, split=True),
         "sdpa_flash_prefix": sdpa_way(SDPBackend.FLASH_ATTENTION),
         "sdpa_cudnn_prefix": sdpa_way(SDPBackend.CUDNN_ATTENTION),
     }

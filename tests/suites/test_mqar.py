@@ -7,10 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from harness.point import Point, freeze
+from harness.point import Point
 from suites import mqar as suite
 from suites.quality import synthetic as S
 from suites.quality.cache import cache_key
+from tests.suites.cpu_point import cpu_point
 
 SPEC = S.MQARSpec(num_examples=64, seq_len=64, kv_pairs=8, vocab_size=256, seed=5)
 
@@ -89,17 +90,7 @@ def _point(tmp_path, model="transformer", **over) -> Point:
     params.update({"width": 32, "seq_len": 32, "kv_pairs": 4, "overrides": {}, **over})
     for k in ("widths", "seq_lens"):
         params.pop(k)
-    return Point(
-        suite="mqar",
-        model=model,
-        size="1.3b",
-        context=32,
-        batch=16,
-        dtype="float32",
-        device="cpu",
-        backends=freeze({"attention": "math", "ssm": "torch", "conv": "torch"}),
-        params=freeze(params),
-    )
+    return cpu_point("mqar", model, 32, 16, params)
 
 
 def test_run_trains_sweeps_and_records(tmp_path):

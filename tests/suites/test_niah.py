@@ -10,6 +10,7 @@ import pytest
 from harness.point import Point, freeze
 from suites import niah as suite
 from suites.quality import synthetic as S
+from tests.suites.cpu_point import cpu_point
 
 SPEC = S.NIAHSpec(num_examples=32, length=96, vocab_size=64, needles=3, seed=1)
 
@@ -76,17 +77,7 @@ def _point(tmp_path, L: int, depth: float) -> Point:
     params = {k: getattr(cfg, k) for k in suite.TRAIN_KEYS}
     params.update(eval_examples=16, eval_tokens=4096, cache_dir=str(tmp_path))
     params.update(depth=depth, overrides={})
-    return Point(
-        suite="niah",
-        model="transformer",
-        size="1.3b",
-        context=L,
-        batch=8,
-        dtype="float32",
-        device="cpu",
-        backends=freeze({"attention": "math", "ssm": "torch", "conv": "torch"}),
-        params=freeze(params),
-    )
+    return cpu_point("niah", "transformer", L, 8, params)
 
 
 def test_points_of_a_model_train_once_and_all_carry_the_curve(tmp_path):

@@ -10,9 +10,10 @@ import tarfile
 import numpy as np
 import pytest
 
-from harness.point import Point, freeze
+from harness.point import Point
 from suites import perplexity as suite
 from suites.quality import corpus as C
+from tests.suites.cpu_point import cpu_point
 
 
 def test_uniform_prediction_over_bytes_is_eight_bits_per_byte():
@@ -110,17 +111,7 @@ def _point(tmp_path, L: int) -> Point:
     params = {k: getattr(cfg, k) for k in suite.TRAIN_KEYS}
     params.update(corpus=vars(cfg.corpus), eval_windows=4, buckets=None, eval_tokens=4096)
     params.update(cache_dir=str(tmp_path), overrides={})
-    return Point(
-        suite="perplexity",
-        model="transformer",
-        size="1.3b",
-        context=L,
-        batch=8,
-        dtype="float32",
-        device="cpu",
-        backends=freeze({"attention": "math", "ssm": "torch", "conv": "torch"}),
-        params=freeze(params),
-    )
+    return cpu_point("perplexity", "transformer", L, 8, params)
 
 
 def test_run_trains_once_and_scores_by_position(tmp_path):

@@ -13,6 +13,7 @@ from harness.errors import InvalidOutput
 from harness.point import Point, freeze
 from harness.timing import TimingConfig
 from suites import decode, frontier, memory, prefill, throughput
+from tests.suites.cpu_point import CPU_BACKENDS
 
 TINY = {
     "d_model": 64,
@@ -30,7 +31,6 @@ TIMING = freeze(
         )
     )
 )
-CPU_BACKENDS = freeze({"attention": "math", "ssm": "torch", "conv": "torch"})
 
 
 def _point(
