@@ -24,9 +24,8 @@ from harness.point import Point
 from suites.quality import points as Q
 
 USES_MODELS = True
-EVAL_ONLY_PARAMS = (
-    "depth",
-)  # the pool chains a model's cells so one slot trains it (harness.pool)
+# what changes only the evaluation: the pool chains a model's cells so one slot trains it
+EVAL_ONLY_PARAMS = ("depth",)
 
 
 @dataclass
