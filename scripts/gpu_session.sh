@@ -9,14 +9,15 @@
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
 #   recall   the recall suite on every GPU: a short MQAR + needle run, or $RECALL_ARGS
 #   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
-#            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides)
+#            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides), into
+#            results/recall-gpu and results/perplexity-gpu (carry them to resume)
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
 #   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
-#            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in results-standard.tgz
+#            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
 STEPS=${STEPS:-pool kernels recall}
@@ -66,25 +67,27 @@ decode)
         .venv/bin/python -m harness $m sweep.context=[4k,64k] suite.decode.compile=true \
         run.id=decode-compiled" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
-quality)
+quality)  # resumable like standard: carry results/recall-gpu and results/perplexity-gpu
     q() {  # name, gpu, suite, overrides
         timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
-            run.id="$1" $4 $R >"$OUT/$1.log" 2>&1
+            run.id="$1" $4 run.progress=plain >"$OUT/$1.log" 2>&1
         echo "$1: rc=$?"
+        .venv/bin/python -m harness.report "results/$1" --out "reports/$1" >>"$OUT/$1.log" 2>&1
     }
     s0=$(date +%s)
-    q recall 0 recall "${RECALL_ARGS:-}" &
-    q perplexity 1 perplexity "${PPL_ARGS:-}" &
+    q recall-gpu 0 recall "${RECALL_ARGS:-}" &
+    q perplexity-gpu 1 perplexity "${PPL_ARGS:-}" &
     wait
     echo "quality: $(($(date +%s) - s0)) s"
-    tail -n 15 "$OUT/recall.log" "$OUT/perplexity.log"
-    tar czf "$OUT/results-quality.tgz" --exclude=.triton-* --exclude=leases -C "$OUT" results 2>/dev/null ;;
+    tail -n 15 "$OUT/recall-gpu.log" "$OUT/perplexity-gpu.log"
+    tar czf "$OUT/run-quality.tgz" --exclude='.triton-*' --exclude=leases results/recall-gpu \
+        results/perplexity-gpu reports/recall-gpu reports/perplexity-gpu 2>/dev/null ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
     step standard "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
         run.progress=plain
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
-    tar czf "$OUT/results-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
+    tar czf "$OUT/run-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
 *) echo "unknown step $s (kernels | pool | recall | quality | decode | testgpu | standard)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
