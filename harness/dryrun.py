@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness.pool import ESTIMATED, expected_seconds, slots_for
 from harness.store import latest_by_hash, read_run
+from suites.frontier import implied_by_plan
 
 
 def _minutes(seconds: float) -> str:
@@ -25,6 +26,7 @@ def describe(p, results_dir: str) -> str:
     counts: Counter[str] = Counter()
     predicted: dict[str, float] = {}
     unestimated: set[str] = set()
+    will_run = [x.point for x in p.planned if not x.skip_reason]
     for item in p.planned:
         previous = done.get(item.point.hash)
         if previous is not None:
@@ -38,7 +40,9 @@ def describe(p, results_dir: str) -> str:
             what = "would run"
             suite = item.point.suite
             if suite in ESTIMATED:
-                seconds = expected_seconds(item.point)
+                # a frontier search reuses the lengths its sweep runs (suites.frontier)
+                implied = implied_by_plan(item.point, will_run) if suite == "frontier" else 0
+                seconds = expected_seconds(item.point, implied)
                 predicted[suite] = predicted.get(suite, 0.0) + seconds
                 what += f" (~{_minutes(seconds)})"
             else:

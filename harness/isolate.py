@@ -36,22 +36,28 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker exited with code {exitcode} before sending a result"
 
 
-def _child(conn: Any, point_dict: dict[str, Any], env: dict[str, str]) -> None:
+def _child(conn: Any, point_dict: dict[str, Any], env: dict[str, str], hints: Any) -> None:
     """Spawned entry: apply the slot's environment before anything can initialise CUDA (the
     driver reads CUDA_VISIBLE_DEVICES once, at its first call), then measure."""
     os.environ.update(env)
-    worker.main(conn, point_dict)
+    worker.main(conn, point_dict, hints)
 
 
 def run_isolated(
-    point: Point, timeout_s: float, env: dict[str, str] | None = None
+    point: Point,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+    hints: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Measure `point` in a spawned worker. Always returns a result dict with a status.
     `env` is added to the worker's environment only: the orchestrator's own is never changed,
-    so slot threads can start workers pinned to different GPUs at the same time."""
+    so slot threads can start workers pinned to different GPUs at the same time. `hints`: what
+    the orchestrator knows that the suite may use (its `hints` function), outside the point's
+    hash."""
     ctx = mp.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(sender, point.to_dict(), dict(env or {})), daemon=True)
+    args = (sender, point.to_dict(), dict(env or {}), hints)
+    proc = ctx.Process(target=_child, args=args, daemon=True)
     t0 = time.perf_counter()
     proc.start()
     sender.close()  # so that the worker's death shows as EOF here

@@ -67,7 +67,8 @@ def slots_for(hw: Hardware, visible: str | None = None) -> list[Slot]:
 # ---- expected duration: only the order matters, so round figures of a current GPU do ------------
 
 STARTUP_S = {"cuda": 10.0, "cpu": 2.0}  # spawn, import torch, CUDA context, model build
-FLOPS = {"cuda": 300e12, "cpu": 5e10}  # sustained, at realistic efficiency
+# sustained: a 370M Transformer's 64K prefill ran at 433 TFLOP/s on the H200
+FLOPS = {"cuda": 400e12, "cpu": 5e10}
 BYTES_PER_S = {"cuda": 2.0e12, "cpu": 1e10}
 
 
@@ -89,7 +90,8 @@ def _timed(point: Point, call_s: float, min_calls: int | None = None) -> float:
 def _model_seconds(point: Point) -> float:
     from suites.modelbench import model_config
 
-    cost, dev = model_config(point).cost(), point.device
+    cfg = model_config(point)
+    cost, dev = cfg.cost(), point.device
     prefill = cost.prefill_flops(point.batch, point.context) / FLOPS.get(dev, FLOPS["cpu"])
     step = max(
         cost.decode_flops(point.batch, point.context) / FLOPS.get(dev, FLOPS["cpu"]),
@@ -98,7 +100,9 @@ def _model_seconds(point: Point) -> float:
         20e-6,  # launch floor
     )
     if point.suite == "prefill":
-        return _timed(point, prefill) + (prefill if point.param("canary") else 0.0)
+        # the canary prefills L - 1 tokens again, unless the cache rewinds (attention only)
+        recurrent = any(letter in "MS" for letter in cfg.pattern)
+        return _timed(point, prefill) + (prefill if point.param("canary") and recurrent else 0.0)
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
     if point.suite == "memory":  # a decode phase fills its cache with random values: no prefill
@@ -112,14 +116,17 @@ def _model_seconds(point: Point) -> float:
     raise KeyError(point.suite)
 
 
-def _frontier_seconds(point: Point) -> float:
+def _frontier_seconds(point: Point, implied: int = 0) -> float:
     """The doubling probes the search would run: up to max_context, or to the first one
-    predicted past its time limit (suites.frontier stops there). Where memory ends first, fewer
-    run, plus `resolution` bisection probes below that length: not knowable here."""
+    predicted past its time limit (suites.frontier stops there), none at or below `implied` (the
+    longest length the run's own sweep is expected to run). Where memory ends first, fewer run,
+    plus `resolution` bisection probes below that length: not knowable here."""
     from suites.frontier import doublings, probe_point
 
     limit, total = point.param("probe_timeout_s"), 0.0
     for L in doublings(point):
+        if L <= implied:
+            continue
         seconds = expected_seconds(probe_point(point, L))
         if seconds > limit:
             break
@@ -143,11 +150,14 @@ def _kernel_seconds(point: Point) -> float:
 ESTIMATED = ("kernels", "selftest", "prefill", "decode", "memory", "throughput", "frontier")
 
 
-def expected_seconds(point: Point) -> float:
+def expected_seconds(point: Point, implied: int = 0) -> float:
     """Predicted wall time of one point, from the cost model where there is one. Never raises:
-    an unknown measurement gets a guess that still grows with the context length."""
+    an unknown measurement gets a guess that still grows with the context length. `implied`: a
+    frontier point's longest length its sweep covers (see _frontier_seconds)."""
     startup = STARTUP_S.get(point.device, 2.0)
     try:
+        if point.suite == "frontier":
+            return startup + _frontier_seconds(point, implied)
         if point.suite == "kernels":
             return startup + _kernel_seconds(point)
         if point.suite == "selftest":
@@ -172,6 +182,22 @@ def chain_key(point: Point) -> tuple:
         return point.group()
     kept = tuple((k, v) for k, v in point.params if k not in drop)
     return replace(point, params=kept).group()
+
+
+def waits(chains: dict[tuple, Any]) -> dict[tuple, list[tuple]]:
+    """The chains each chain must see finished before it starts: its suite's
+    `waits_for(point, other)` (the frontier waits for the same model's sweep, whose lengths it
+    then need not probe again)."""
+    from suites import REGISTRY, get
+
+    out = {}
+    for key, chain in chains.items():
+        head = chain[0].point
+        fn = getattr(get(head.suite), "waits_for", None) if head.suite in REGISTRY else None
+        deps = [k for k, c in chains.items() if fn and k != key and fn(head, c[0].point)]
+        if deps:
+            out[key] = deps
+    return out
 
 
 def by_group(items: list[Planned]) -> dict[tuple, list[Planned]]:
@@ -199,7 +225,8 @@ class _Locked:
 
 class Pool:
     """List scheduling of chains: a free slot takes the head of the chain with the most expected
-    seconds left (ties and the one-slot case: plan order) among chains with nothing running."""
+    seconds left (ties and the one-slot case: plan order) among chains with nothing running and
+    none they wait for (`waits`) unfinished."""
 
     def __init__(self, runner: Runner, slots: list[Slot], poll_s: float = 1.0, cost=None):
         self.runner, self.slots, self.poll_s = runner, list(slots), poll_s
@@ -210,6 +237,7 @@ class Pool:
         self._order: dict[str, int] = {}  # plan index of each point
         self._busy: set[tuple] = set()  # chains with a point on a slot
         self._later: dict[tuple, float] = {}  # blocked chains: when to try their head again
+        self._after: dict[tuple, list[tuple]] = {}  # chains that must finish first
         self._error: BaseException | None = None
         self.counts: Counter[str] = Counter()
 
@@ -218,6 +246,7 @@ class Pool:
         for key, chain in by_group(todo).items():
             self._chains[key] = deque(chain)
             self._left[key] = sum(self._cost(x) for x in chain) if len(self.slots) > 1 else 0.0
+        self._after = waits(self._chains)
         out = _Locked(progress)
         if len(self.slots) == 1:  # in this thread: plain tracebacks, Ctrl-C as before
             self._work(self.slots[0], out)
@@ -265,6 +294,8 @@ class Pool:
                 for key, chain in self._chains.items():
                     if not chain or key in self._busy:
                         continue
+                    if any(self._chains[d] for d in self._after.get(key, ())):
+                        continue  # a chain it waits for is not done (its points leave when done)
                     due = self._later.get(key, now)
                     if due > now:
                         wake = due if wake is None else min(wake, due)

@@ -85,6 +85,14 @@ class Runner:
         custom = getattr(module, "timeout_s", None)
         return custom(point, self.timeout_s) if custom else self.timeout_s
 
+    def hints_for(self, point: Point) -> dict[str, Any]:
+        """What the suite may reuse from this run's records (suites.frontier: the lengths its
+        sweep already ran), if its module defines `hints(point, records)`."""
+        import suites
+
+        fn = getattr(suites.get(point.suite), "hints", None)
+        return fn(point, list(self.store.latest_by_hash().values())) if fn else {}
+
     def skip_reason(self, item: Planned) -> str | None:
         if item.skip_reason:
             return item.skip_reason
@@ -151,10 +159,11 @@ class Runner:
         else:
             t0 = time.perf_counter()
             timeout = self.timeout_for(point)
-            if slot.env:
-                result = self.measure_fn(point, timeout, env=dict(slot.env))
-            else:  # keeps two-argument measure functions (tests, probes) working
-                result = self.measure_fn(point, timeout)
+            extra: dict[str, Any] = {"env": dict(slot.env)} if slot.env else {}
+            if hints := self.hints_for(point):
+                extra["hints"] = hints
+            # no extras: two-argument measure functions (tests, probes) keep working
+            result = self.measure_fn(point, timeout, **extra)
             result.setdefault("wall_s", time.perf_counter() - t0)
             gpu = slot.gpu
         self._remember_failure(point, result["status"])

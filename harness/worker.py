@@ -40,23 +40,23 @@ def device_facts(device: str) -> dict[str, Any]:
     }
 
 
-def measure(point: Point) -> dict[str, Any]:
+def measure(point: Point, hints: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the point's measurement in this process; returns the result message."""
     import suites
 
     seed_everything(point.seed)
     module = suites.get(point.suite)
     t0 = time.perf_counter()
-    metrics = module.run(point)
+    metrics = module.run(point, hints=hints) if hints else module.run(point)
     return {"status": "ok", "reason": "", "measure_s": time.perf_counter() - t0, **metrics}
 
 
-def main(conn: Any, point_dict: dict[str, Any]) -> None:
+def main(conn: Any, point_dict: dict[str, Any], hints: dict[str, Any] | None = None) -> None:
     """Spawned process entry: measure, send one message, exit."""
     os.setpgrp()  # our own process group, so a timeout kills helpers we started too
     point = Point.from_dict(point_dict)
     try:
-        result = measure(point)
+        result = measure(point, hints)
         try:
             result["device_facts"] = device_facts(point.device)
         except Exception as exc:  # facts are a bonus; never turn a result into a failure

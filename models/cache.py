@@ -48,6 +48,15 @@ class Cache:
         out["total"] = sum(out.values())
         return out
 
+    def rewind(self, to: int) -> bool:
+        """Back to position `to` if nothing recurrent is held (attention only: positions past it
+        are masked, and the K/V before it are what a prefill of `to` tokens writes, causality);
+        False, and nothing changed, where an SSM state has already absorbed later tokens."""
+        if any(isinstance(c, SSMState) for c in self.layers):
+            return False
+        self.pos.fill_(to)
+        return True
+
     def reset(self) -> None:
         """Empty the cache (position 0). Stale K/V are masked by position; states are zeroed."""
         self.pos.zero_()

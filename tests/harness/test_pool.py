@@ -210,3 +210,32 @@ def test_needle_cells_of_one_model_form_one_chain_other_models_do_not():
     other = [cell("transformer", 0.0, 64), Point(**{**vars(cell("transformer", 0.0, 64)),
              "params": freeze({"depth": 0.0, "steps": 20})})]  # fmt: skip
     assert len(by_group([Planned(p) for p in other])) == 2  # another training: another chain
+
+
+class HintedMeasure(FakeMeasure):
+    """Also takes the orchestrator's `hints`, as run_isolated does."""
+
+    def __call__(self, point, timeout, env=None, hints=None):
+        out = super().__call__(point, timeout, env)
+        self.calls[-1]["hints"] = hints
+        return out
+
+
+def test_the_frontier_waits_for_its_sweep_and_is_handed_the_lengths_it_ran(tmp_path):
+    frontier_params = dict(phase="prefill", max_context=1 << 22, resolution=3, round_to=1024,
+                           probe="memory", probe_timeout_s=60.0)  # fmt: skip
+    search = [_model_point("frontier", m, 1 << 16, **frontier_params) for m in ("transformer",)]
+    sweep = [_model_point("prefill", m, L, canary=True) for m in ("transformer", "mamba2")
+             for L in (1 << 12, 1 << 16)]  # fmt: skip
+    decode = [_model_point("decode", "transformer", 1 << 12, gen_tokens=8)]
+    measure = HintedMeasure(seconds=0.05)
+    # the frontier first in the plan, on two slots: without the wait it would start at once
+    run(Store(tmp_path), search + sweep + decode, slots_for(fake_hw(2)), measure)
+    calls = {(c["point"].suite, c["point"].model, c["point"].context): c for c in measure.calls}
+    fr = calls[("frontier", "transformer", 1 << 16)]
+    own_sweep = [calls[("prefill", "transformer", L)] for L in (1 << 12, 1 << 16)]
+    assert fr["t0"] >= max(c["t1"] for c in own_sweep)  # after its own model's prefills
+    by_hash = {c["point"].hash: c["point"].context for c in own_sweep}
+    # handed exactly its model's prefill lengths (not mamba2's, not the decode sweep's)
+    assert sorted(fr["hints"]["ran"]) == sorted((L, h) for h, L in by_hash.items())
+    assert all(c["hints"] is None for k, c in calls.items() if k[0] != "frontier")

@@ -56,6 +56,8 @@ def test_prefill_measures_ttft_with_canary(model):
     m = out["metrics"]
     assert m["time_ms"] > 0 and m["tokens_per_s"] > 0 and m["tflops"] > 0
     assert m["canary"]["passed"] and m["canary"]["rel_err"] < 1e-3
+    # an attention-only cache rewinds instead of a second prefill; an SSM state cannot
+    assert m["canary"]["rewound"] is (model == "transformer")
     assert m["mfu"] is None and "no datasheet peak" in m["peak_note"]  # CPU: no made-up peak
     assert m["energy"] is None and "NVML" in m["energy_null_reason"]
     assert m["predicted_memory"]["total"] > 0
@@ -111,6 +113,20 @@ def test_planted_wrong_kernel_makes_the_canary_fail(monkeypatch):
     planted = freeze({"attention": "math", "ssm": "planted", "conv": "torch"})
     with pytest.raises(InvalidOutput, match="canary"):
         prefill.run(_point("prefill", "mamba2", backends=planted, canary=True))
+
+
+def test_rewound_canary_catches_a_wrong_attention_prefill(monkeypatch):
+    """The Transformer's canary reads back the K/V its prefill wrote: a prefill attention that is
+    off (the fast long-context path) still shows against the decode step's own attention."""
+    import models.attention as attention_module
+    from kernels.attention import attention as real_attention
+
+    def off(q, k, v, backend, causal):
+        return 1.1 * real_attention(q, k, v, backend=backend, causal=causal)
+
+    monkeypatch.setattr(attention_module, "attention_kernel", off)
+    with pytest.raises(InvalidOutput, match="canary"):
+        prefill.run(_point("prefill", "transformer", canary=True))
 
 
 def test_memory_prediction_matches_measured_cpu_allocations_within_5_percent():
@@ -233,3 +249,45 @@ def test_frontier_probes_run_in_isolated_workers():
     m = frontier.run(point)["metrics"]
     assert [s["status"] for s in m["steps"]] == ["ok", "ok", "oom", "oom"]  # 1K 2K 4K then 3K
     assert m["max_context"] == 2048
+
+
+def test_frontier_reuses_the_lengths_its_sweep_ran_and_probes_only_past_them():
+    point = Point(
+        suite="frontier", model="transformer", size="1.3b", context=1024, batch=1,
+        dtype="float32", device="cpu", timing=TIMING,
+        params=freeze({"phase": "prefill", "max_context": 1 << 20, "resolution": 2,
+                       "round_to": 64, "probe": "memory", "probe_timeout_s": 60}),
+    )  # fmt: skip
+    ran = []
+
+    def probe(p):  # runs up to 5000 tokens
+        ran.append(p.context)
+        return {"status": "ok" if p.context <= 5000 else "oom"}
+
+    m = frontier.search(point, probe, ran=[(2048, "h2k"), (3000, "h3k")])
+    assert ran[0] == 4096  # 1K and 2K are implied by the sweep's 3000-token point: not probed
+    assert [s.get("implied_by") for s in m["steps"][:2]] == ["h3k", "h3k"]
+    assert m["probes_run"] == len(ran) == 2 + 2  # 4K ok, 8K oom, then two bisection steps
+    assert m["max_context"] <= 5000 < m["first_failure"]
+
+
+def test_frontier_hints_are_the_same_models_successful_sweep_lengths():
+    def rec(suite, model, L, status="ok", **extra):
+        p = Point(suite=suite, model=model, size="1.3b", context=L, batch=1, dtype="float32",
+                  device="cpu", params=freeze({"overrides": {}, **extra}))  # fmt: skip
+        return {"hash": p.hash, "point": p.to_dict(), "status": status}
+
+    point = Point(suite="frontier", model="transformer", size="1.3b", context=1 << 16, batch=1,
+                  dtype="float32", device="cpu",
+                  params=freeze({"overrides": {}, "phase": "prefill"}))  # fmt: skip
+    mine = [rec("prefill", "transformer", L, canary=True) for L in (4096, 1 << 20)]
+    others = [
+        rec("prefill", "transformer", 1 << 21, status="oom"),  # failures are not reused
+        rec("decode", "transformer", 1 << 21),  # the other phase
+        rec("prefill", "mamba2", 1 << 22),  # another model
+        rec("prefill", "transformer", 1 << 22, overrides={"n_layer": 2}),  # another shape
+        {"hash": "x", "point": {"suite": "prefill"}, "status": "ok"},  # another layout
+    ]
+    got = frontier.hints(point, mine + others)
+    assert got == {"ran": [(4096, mine[0]["hash"]), (1 << 20, mine[1]["hash"])]}
+    assert frontier.hints(point, others) == {}
