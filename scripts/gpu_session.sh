@@ -14,6 +14,7 @@
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
+#   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
 #   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
@@ -66,6 +67,9 @@ decode)
         +suite.model_overrides.decode_attention=matmul run.id=decode-matmul && \
         .venv/bin/python -m harness $m sweep.context=[4k,64k] suite.decode.compile=true \
         run.id=decode-compiled" ;;
+llama)  # the harness's Transformer prefill vs a bare LlamaForCausalLM, same weights (issue 5)
+    step llama "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m \
+        models.bench_gpu --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
 quality)  # resumable like standard: carry results/recall-gpu and results/perplexity-gpu
     q() {  # name, gpu, suite, overrides
@@ -84,11 +88,10 @@ quality)  # resumable like standard: carry results/recall-gpu and results/perple
         results/perplexity-gpu reports/recall-gpu reports/perplexity-gpu 2>/dev/null ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
-    step standard "${STANDARD_LIMIT:-400}" .venv/bin/python -m harness suite=standard run.id="$sid" \
-        run.progress=plain
+    step standard "${STANDARD_LIMIT:-400}" make bench ARGS="suite=standard run.id=$sid run.progress=plain"
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
     tar czf "$OUT/run-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | testgpu | standard)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | testgpu | standard)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).

@@ -4,12 +4,14 @@ python -m harness.report results/<run-id> [--out reports/<run-id>]
 python -m harness.report results/<a> --compare results/<b>      # -> reports/<a>-vs-<b>/index.html
 python -m harness.report results/<run-id> --claims my-claims.yaml   # more claims for the ledger
 python -m harness.report results/<run-id> --png reports/<run-id>/figures  # each figure as PNG too
+python -m harness.report results/examples/h200   # a folder of runs of one machine: one report
 """
 
 import argparse
 import os
 from pathlib import Path
 
+from harness.report.data import is_results
 from harness.report.render import render
 
 
@@ -25,7 +27,11 @@ def default_out(run: Path, name: str) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m harness.report")
-    parser.add_argument("run", help="results/<run-id> folder (holds manifest.json, records.jsonl)")
+    parser.add_argument(
+        "run",
+        help="results/<run-id> folder (holds manifest.json, records.jsonl), or a folder of run "
+        "folders made on one machine (one report over all of them)",
+    )
     parser.add_argument(
         "--out",
         help="output folder (default: reports/<run-id>, or reports/<a>-vs-<b>; a run below "
@@ -49,8 +55,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     runs = [Path(args.run)] + ([Path(args.compare)] if args.compare else [])
     for run in runs:
-        if not (run / "manifest.json").exists():
-            parser.error(f"{run} has no manifest.json: not a ctxbench results folder")
+        if not is_results(run):
+            parser.error(
+                f"{run} has no manifest.json (nor run folders that have one): "
+                "not a ctxbench results folder"
+            )
     for f in args.claims:
         if not Path(f).exists():
             parser.error(f"claims file {f} does not exist")

@@ -94,13 +94,61 @@ class Run:
         return None if col is None or col.dropna().empty else int(col.dropna().iloc[0])
 
 
+def member_runs(folder: Path) -> list[Path]:
+    """A collection: run folders (each with a manifest) directly inside `folder`, by name."""
+    return sorted(p.parent for p in Path(folder).glob("*/manifest.json"))
+
+
+def is_results(folder: Path) -> bool:
+    """A run folder, or a collection of runs (see `load`)."""
+    return (Path(folder) / "manifest.json").exists() or bool(member_runs(folder))
+
+
 def load(run_dir: Path) -> Run:
+    """One run folder; or a folder of runs made on one machine (say the standard, recall and
+    perplexity suites of a published example), read as one run so that one report and one
+    ledger see speed and quality together."""
     run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").exists() and member_runs(run_dir):
+        return _load_collection(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     records = latest_by_hash(read_run(run_dir))  # every writer's file merged
     torn_path = run_dir / TORN
     torn = len(torn_path.read_text().splitlines()) if torn_path.exists() else 0
     return Run(run_dir, manifest, records, table(list(records.values())), torn)
+
+
+def _load_collection(folder: Path) -> Run:
+    runs = sorted((load(p) for p in member_runs(folder)), key=lambda r: r.manifest.get("created"))
+    devices = {str(r.env.get("device_name") or r.env.get("device") or "") for r in runs}
+    if len(devices) > 1:
+        raise ValueError(
+            f"{folder}: its runs were made on different devices ({', '.join(sorted(devices))}); "
+            "report each and compare them with --compare"
+        )
+    records: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        records.update(r.records)  # a point's hash is its content: the same point, same key
+    measure: list[str] = []
+    claims: list[str] = []
+    for r in runs:
+        config = r.manifest.get("config") or {}
+        measure += [m for m in (config.get("suite") or {}).get("measure") or [] if m not in measure]
+        claims += [c for c in (config.get("run") or {}).get("claims") or [] if c not in claims]
+    manifest = {
+        "run_id": folder.name,
+        "suite": " + ".join(str(r.manifest.get("suite") or r.run_id) for r in runs),
+        "created": runs[0].manifest.get("created"),
+        "env": runs[0].env,
+        "config": {
+            "suite": {"measure": measure},
+            "run": {"claims": claims},
+            "runs": {r.run_id: r.manifest.get("config") for r in runs},
+        },
+        "plan": {"points": sum(int(_get(r.manifest, "plan", "points") or 0) for r in runs)},
+        "runs": [r.run_id for r in runs],
+    }
+    return Run(folder, manifest, records, table(list(records.values())), sum(r.torn for r in runs))
 
 
 def _num(value: Any) -> float | None:

@@ -290,3 +290,32 @@ def test_default_output_folder_mirrors_the_results_sub_path():
     assert default_out(Path("results/examples/h200"), "h200") == Path("reports/examples/h200")
     assert default_out(Path("results/run1"), "run1") == Path("reports/run1")
     assert default_out(Path("/elsewhere/run2"), "run2") == Path("reports/run2")
+
+
+def test_a_folder_of_runs_renders_as_one_report_with_every_suite(tmp_path):
+    """A published example keeps the standard, recall and perplexity runs side by side: one
+    report over them, so the ledger sees speed and quality together."""
+    folder = tmp_path / "results" / "examples" / "box"
+    speed, quality = synth.Builder(0), synth.Builder(1)
+    speed.speed(contexts=[1024, 4096])
+    quality.quality()
+    synth.write(folder / "standard-gpu", speed.records, suite="standard", measure=["prefill"])
+    synth.write(folder / "recall-gpu", quality.records, suite="recall", measure=["mqar", "niah"])
+    out = tmp_path / "reports" / "box"
+    cmd = [sys.executable, "-m", "harness.report", str(folder), "--out", str(out)]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    html = (out / "index.html").read_text()
+    page = Page(html)
+    n = len(speed.records) + len(quality.records)
+    assert len(page.rows("points-table")) == n
+    title = re.search(r"<h1>(.*?)</h1>", html).group(1)
+    assert "standard" in title and "recall" in title  # both runs named in the title
+    suites = {r["point"]["suite"] for r in json.loads(page.scripts["records"])}
+    assert {"prefill", "decode", "mqar", "niah"} <= suites
+    # runs of two machines are not one run: an error naming the devices
+    other = synth.Builder(2)
+    other.speed(contexts=[1024])
+    synth.write(folder / "elsewhere", other.records, device="NVIDIA A100-SXM4-80GB")
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert res.returncode != 0 and "different devices" in res.stderr
