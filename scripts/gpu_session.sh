@@ -15,6 +15,7 @@
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
+#   checks   the llama step on GPU 0 and the compiled 1.3B decode at 4K on GPU 1, at once
 #   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
@@ -70,6 +71,16 @@ decode)
 llama)  # the harness's Transformer prefill vs a bare LlamaForCausalLM, same weights (issue 5)
     step llama "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m \
         models.bench_gpu --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" ;;
+checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K on GPU 1
+    mkdir -p "$OUT/results/llama"
+    timeout "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m models.bench_gpu \
+        --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" \
+        >"$OUT/results/llama/llama.log" 2>&1 &
+    step compiled "${COMPILED_LIMIT:-200}" .venv/bin/python -m harness suite=scaling size=1.3b \
+        'models=[transformer,mamba2]' 'suite.measure=[decode]' 'sweep.context=[4k]' \
+        suite.decode.compile=true 'hardware.gpus=[1]' run.id=decode-compiled $R
+    wait
+    tail -12 "$OUT/results/llama/llama.log" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
 quality)  # resumable like standard: carry results/recall-gpu and results/perplexity-gpu
     q() {  # name, gpu, suite, overrides
@@ -91,7 +102,7 @@ standard)
     step standard "${STANDARD_LIMIT:-400}" make bench ARGS="suite=standard run.id=$sid run.progress=plain"
     .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
     tar czf "$OUT/run-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | testgpu | standard)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | testgpu | standard)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).
