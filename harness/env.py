@@ -145,10 +145,12 @@ def git_state() -> dict[str, object]:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    sha = git("rev-parse", "HEAD")
-    if sha is None and os.environ.get("CTXBENCH_GIT_SHA"):
-        # a copy of the tree without .git (shipped to a GPU box): the sender says which commit
+    if os.environ.get("CTXBENCH_GIT_SHA"):
+        # a copy of the tree shipped to a GPU box: the sender says which commit. It wins over a
+        # .git found there, which can be a stale one left by an earlier copy (seen on the lent
+        # H200: an earlier commit of the day, "dirty")
         return {"sha": os.environ["CTXBENCH_GIT_SHA"], "dirty": None, "from": "CTXBENCH_GIT_SHA"}
+    sha = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"sha": sha, "dirty": bool(status) if status is not None else None}
 

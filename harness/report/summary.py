@@ -233,6 +233,25 @@ def kernels(facts: Facts, crossovers) -> list[Sentence]:
     return out
 
 
+# what makes two quality rows the same setting (the model aside)
+SETTING = ("width", "kv_pairs", "depth", "context", "train_length")
+
+
+def _shared_settings(rows):
+    """Rows of the settings every model was measured at: a mean over different settings per
+    model (one model cut short of its harder cells) would compare unlike with unlike."""
+    keys = [k for k in SETTING if k in rows.columns]
+    if not keys:
+        return rows, False
+    setting = ["|".join(map(repr, vals)) for vals in rows[keys].itertuples(index=False)]
+    tagged = rows.assign(_setting=setting)
+    models = tagged["model"].nunique()
+    counts = tagged.groupby("_setting")["model"].nunique()
+    shared = counts[counts == models].index
+    kept = tagged[tagged["_setting"].isin(shared)].drop(columns="_setting")
+    return kept, len(shared) < len(counts)
+
+
 def quality(facts: Facts) -> list[Sentence]:
     out = []
     for suite, name in (("mqar", "MQAR recall"), ("niah", "Needle retrieval")):
@@ -240,24 +259,32 @@ def quality(facts: Facts) -> list[Sentence]:
         rows = rows[rows["accuracy"].notna()]
         if rows.empty:
             continue
-        mean = rows.groupby("model")["accuracy"].mean().sort_values(ascending=False)
+        shared, partial = _shared_settings(rows)
+        if shared.empty:
+            shared, scope = rows, "over the settings each model has (no setting has them all)"
+        else:
+            scope = "over the settings every model has" if partial else "over every setting"
+        mean = shared.groupby("model")["accuracy"].mean().sort_values(ascending=False)
         items = ", ".join(f"{arch.name(m)} {a:.1%}" for m, a in mean.items())
         out.append(
             Sentence(
-                f"{name}, mean accuracy over every setting measured: {items}.",
+                f"{name}, mean accuracy {scope}: {items}.",
                 anchors.figure(suite, str(rows["size"].iloc[0])),
             )
         )
     rows = facts.rows("perplexity")
     rows = rows[rows["bpb"].notna()]
     if not rows.empty:
-        best = rows.sort_values("bpb")
-        items = ", ".join(
-            f"{arch.name(m)} {b:.3f}" for m, b in zip(best["model"], best["bpb"], strict=True)
-        )
+        parts = []
+        for L, at in rows.groupby("context"):
+            best = at.sort_values("bpb")
+            pairs = zip(best["model"], best["bpb"], strict=True)
+            items = ", ".join(f"{arch.name(m)} {b:.3f}" for m, b in pairs)
+            trained = "train_length" in at and bool((at["train_length"] == L).all())
+            parts.append(f"at {fmt_len(L)}{' (the trained length)' if trained else ''}: {items}")
         out.append(
             Sentence(
-                f"Bits per byte (lower is better): {items}.",
+                f"Bits per byte (lower is better) {'; '.join(parts)}.",
                 anchors.figure("perplexity", str(rows["size"].iloc[0])),
             )
         )

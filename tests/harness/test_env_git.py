@@ -25,3 +25,13 @@ def test_a_tree_without_git_takes_the_sha_the_sender_gives(monkeypatch, tmp_path
     assert env.git_state()["sha"] is None
     monkeypatch.setenv("CTXBENCH_GIT_SHA", "0123abcd")
     assert env.git_state() == {"sha": "0123abcd", "dirty": None, "from": "CTXBENCH_GIT_SHA"}
+
+
+def test_the_senders_sha_wins_over_a_git_folder_found_beside_the_tree(monkeypatch):
+    """A GPU box's copy can hold a stale .git from an earlier copy: the sender's word wins."""
+    monkeypatch.delenv("CTXBENCH_GIT_SHA", raising=False)
+    here = env.git_state()["sha"]
+    if here is None:
+        pytest.skip("this checkout has no .git")
+    monkeypatch.setenv("CTXBENCH_GIT_SHA", "0123abcd")
+    assert env.git_state()["sha"] == "0123abcd" != here

@@ -319,3 +319,28 @@ def test_a_folder_of_runs_renders_as_one_report_with_every_suite(tmp_path):
     synth.write(folder / "elsewhere", other.records, device="NVIDIA A100-SXM4-80GB")
     res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert res.returncode != 0 and "different devices" in res.stderr
+
+
+def test_quality_summary_compares_models_on_shared_settings_and_perplexity_by_length():
+    """A model cut short of its harder cells is not ranked on easier ones: the MQAR mean covers
+    only settings every model has; bits per byte are listed per evaluated length."""
+    from harness.report import data, summary
+    from harness.report.facts import Facts
+
+    b = synth.Builder(0)
+    for model, accs in (("transformer", (1.0, 0.2)), ("mamba2", (0.3,))):
+        for pairs, acc in zip((4, 8), accs, strict=False):
+            b.add("mqar", model, 64, size="", dtype="float32", metrics={"accuracy": acc},
+                  params={"width": 64, "kv_pairs": pairs, "seq_len": 64})  # fmt: skip
+    for model, bpb in (("transformer", (2.3, 3.4)), ("mamba2", (2.1, 2.0))):
+        for L, v in zip((2048, 8192), bpb, strict=True):
+            b.add("perplexity", model, L, size="", dtype="float32", metrics={"bpb": v},
+                  params={"train_length": 2048})  # fmt: skip
+    facts = Facts(data.Run(Path("x"), {}, {}, data.table(b.records), 0))
+    texts = [s.text for s in summary.quality(facts)]
+    mqar = next(t for t in texts if t.startswith("MQAR"))
+    assert "settings every model has" in mqar
+    assert "Transformer 100.0%" in mqar and "Mamba-2 30.0%" in mqar  # not (100 + 20) / 2
+    bpb = next(t for t in texts if t.startswith("Bits per byte"))
+    assert "at 2K (the trained length): Mamba-2 2.100, Transformer 2.300" in bpb
+    assert "at 8K: Mamba-2 2.000, Transformer 3.400" in bpb
