@@ -150,6 +150,8 @@ def run(point: Point) -> dict[str, Any]:
             "final_loss": result["final_loss"],
             "loss_curve": result["loss_curve"],
             "train_s": result["seconds"],
+            "step_mode": result["step_mode"],
+            "graph_error": result.get("graph_error"),
         }
         if best is None or acc > best[0]:
             best = (acc, lr, result, notes, scored)
@@ -168,6 +170,7 @@ def run(point: Point) -> dict[str, Any]:
             "scored_positions": scored,
             "train_tokens": result["tokens"],
             "train_s": sum(v.get("train_s", 0.0) for v in by_lr.values()),
+            "train_step_mode": result["step_mode"],  # cuda_graph or eager (suites/training.py)
         },
         "samples": {"sweep": by_lr},
         "model": {**notes, "overrides": ovr},

@@ -174,6 +174,8 @@ def _train(point: Point, device: str):
         "final_loss": result["final_loss"],
         "train_tokens": result["tokens"],
         "train_s": result["seconds"],
+        "step_mode": result["step_mode"],
+        "graph_error": result.get("graph_error"),
         "model": {k: v for k, v in notes.items()},
         "data": tr_info,
     }
@@ -213,6 +215,8 @@ def run(point: Point) -> dict[str, Any]:
             "scored": scored,
             "trained_here": trained_here,
             "train_s": info["train_s"] if trained_here else 0.0,
+            "train_step_mode": info.get("step_mode"),  # cuda_graph or eager
+            "graph_error": info.get("graph_error"),
             "train_tokens": info["train_tokens"],
         },
         "samples": {"sweep": info["sweep"]},

@@ -195,7 +195,8 @@ def _train(point: Point, corpus, device: str):
     # windows are drawn at random already: take them in order, batch by batch
     batches = ((x[s : s + bs], y[s : s + bs]) for s in range(0, steps * bs, bs))
     result = train(model, batches, cfg, device)
-    info = {k: result[k] for k in ("loss_curve", "final_loss", "tokens", "seconds")}
+    keys = ("loss_curve", "final_loss", "tokens", "seconds", "step_mode", "graph_error")
+    info = {k: result.get(k) for k in keys}
     info.update(model=notes, corpus=corpus.info, train_bytes_available=corpus.train_bytes)
     info["epochs"] = result["tokens"] / max(1, corpus.train_bytes)
     return model.state_dict(), info
@@ -256,6 +257,8 @@ def run(point: Point) -> dict[str, Any]:
             "train_tokens": info["tokens"],
             "train_epochs": info["epochs"],
             "train_s": info["seconds"] if trained_here else 0.0,
+            "train_step_mode": info.get("step_mode"),  # cuda_graph or eager
+            "graph_error": info.get("graph_error"),
             "trained_here": trained_here,
             "params": notes["params"],
             "corpus": corpus.info,

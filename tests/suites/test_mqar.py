@@ -97,6 +97,7 @@ def test_run_trains_sweeps_and_records(tmp_path):
     out = suite.run(_point(tmp_path))
     m = out["metrics"]
     assert 0.0 <= m["accuracy"] <= 1.0
+    assert m["train_step_mode"] == "eager"  # CUDA graphs only on a GPU
     assert m["lr"] == 1e-3 and m["accuracy_by_lr"]["1000000000.0"] == 0.0
     assert "diverged" in out["samples"]["sweep"]["1000000000.0"]
     assert len(m["loss_curve"]) > 1 and m["loss_curve"][-1][1] < m["loss_curve"][0][1]
