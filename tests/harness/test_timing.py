@@ -58,6 +58,20 @@ def test_time_fn_caps_slow_points():
     assert 3 <= len(res.samples_ms) < 1000
 
 
+def test_the_cap_holds_against_min_reps_for_calls_near_the_cap():
+    """Calls of 0.7x the cap: one sample, not min_reps of them (a 14 s prefill under a 15 s cap
+    once ran five times); none is started that would end past the cap."""
+    t = TimingConfig(warmup=0, min_reps=5, min_time_s=0.1, max_time_s=0.1, flush_l2=False)
+    t0 = time.perf_counter()
+    res = time_fn(lambda: time.sleep(0.07), t, "cpu", cold_ms=70.0)
+    assert res.stopped_by == "max_time" and len(res.samples_ms) == 1
+    assert time.perf_counter() - t0 < 0.14
+    quick = TimingConfig(warmup=0, min_reps=50, min_time_s=0.1, max_time_s=0.1, flush_l2=False)
+    res = time_fn(lambda: time.sleep(0.02), quick, "cpu", cold_ms=20.0)
+    assert res.stopped_by == "max_time" and 3 <= len(res.samples_ms) <= 5
+    assert sum(res.samples_ms) <= 100 + 25  # within the cap, give or take one call's jitter
+
+
 def test_slow_cold_call_skips_warmup_and_a_given_cold_call_is_not_repeated():
     calls = []
 
