@@ -34,6 +34,13 @@ CORE_PACKAGES = (
 )
 
 
+# Triton autotune results kept on disk (TRITON_CACHE_AUTOTUNING), as its compiled kernels are:
+# each point is a fresh process, and re-tuning the SSM kernels cost 10-15 s of every cold start
+# on the H200. "Cold" is then what a restarted server sees; a fresh TRITON_CACHE_DIR gives a
+# first-ever start (harness.compare_stores --fresh-triton-cache).
+AUTOTUNE_CACHE = "1"
+
+
 @dataclass(frozen=True)
 class Gpu:
     index: int
@@ -198,6 +205,8 @@ def environment(hw: Hardware) -> dict[str, object]:
         "packages": {p: _version(p) for p in CORE_PACKAGES},
         "optional_packages": {p: _version(p) for p in OPTIONAL_PACKAGES},
         "allocator": os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""),
+        # workers keep Triton's autotune results on disk unless told otherwise (harness.worker)
+        "triton_cache_autotuning": os.environ.get("TRITON_CACHE_AUTOTUNING", AUTOTUNE_CACHE),
         "git": git_state(),
         "notes": list(hw.notes),
     }

@@ -11,6 +11,7 @@ import random
 import time
 from typing import Any
 
+from harness.env import AUTOTUNE_CACHE
 from harness.errors import classify, short_traceback
 from harness.point import Point
 
@@ -26,8 +27,13 @@ def device_facts(device: str) -> dict[str, Any]:
     """What only an initialised device can tell; goes into the record."""
     import torch
 
+    autotune_cache = os.environ.get("TRITON_CACHE_AUTOTUNING")
     if device != "cuda":
-        return {"device": "cpu", "threads": torch.get_num_threads()}
+        return {
+            "device": "cpu",
+            "threads": torch.get_num_threads(),
+            "triton_cache_autotuning": autotune_cache,
+        }
     props = torch.cuda.get_device_properties(0)
     return {
         "device": "cuda",
@@ -37,6 +43,7 @@ def device_facts(device: str) -> dict[str, Any]:
         "memory_bytes": props.total_memory,
         "cudnn": torch.backends.cudnn.version(),
         "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "triton_cache_autotuning": autotune_cache,
     }
 
 
@@ -54,6 +61,8 @@ def measure(point: Point, hints: dict[str, Any] | None = None) -> dict[str, Any]
 def main(conn: Any, point_dict: dict[str, Any], hints: dict[str, Any] | None = None) -> None:
     """Spawned process entry: measure, send one message, exit."""
     os.setpgrp()  # our own process group, so a timeout kills helpers we started too
+    # before anything imports triton (harness.env.AUTOTUNE_CACHE says why)
+    os.environ.setdefault("TRITON_CACHE_AUTOTUNING", AUTOTUNE_CACHE)
     point = Point.from_dict(point_dict)
     try:
         result = measure(point, hints)

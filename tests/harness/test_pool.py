@@ -154,6 +154,13 @@ def test_the_slot_environment_reaches_the_worker_only():
     assert os.environ.get("OMP_NUM_THREADS") != "1"  # the orchestrator's own is untouched
 
 
+def test_workers_keep_triton_autotune_results_on_disk_unless_told_otherwise():
+    res = run_isolated(selftest_point("ok"), 60)
+    assert res["device_facts"]["triton_cache_autotuning"] == "1"
+    res = run_isolated(selftest_point("ok"), 60, env={"TRITON_CACHE_AUTOTUNING": "0"})
+    assert res["device_facts"]["triton_cache_autotuning"] == "0"  # the user's choice stands
+
+
 def _model_point(suite: str, model: str, L: int, **params) -> Point:
     return Point(
         suite=suite,
