@@ -11,6 +11,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.units import format_length
+
 STYLE = {"ok": "green", "skipped": "dim", "oom": "yellow", "invalid_output": "magenta"}
 
 
@@ -29,7 +31,13 @@ def headline(result: dict[str, Any]) -> str:
         bpb = m.get("rolling_bpb")
         return "; ".join(x for x in (keys and f"passkey {keys}", bpb and f"{bpb:.3f} bpb") if x)
     if m.get("max_context"):
-        return f"runs up to {m['max_context']} tokens (first failure: {m.get('first_failure')})"
+        top, ff = format_length(m["max_context"]), m.get("first_failure")
+        if ff is None:
+            return f"runs up to {top} (the search's maximum)"
+        why = m.get("failure_status") or "fails"
+        why = "time limit" if m.get("limited_by") == "time" else why
+        probes = f", {m['probes_run']} probes" if "probes_run" in m else ""
+        return f"runs up to {top}; {format_length(ff)}: {why}{probes}"
     peaks = [m[k]["peak_allocated_bytes"] for k in ("prefill_memory", "decode_memory") if k in m]
     if peaks and all(p is not None for p in peaks):
         return "peak " + " / ".join(f"{p / 1e9:.2f} GB" for p in peaks)

@@ -18,6 +18,27 @@ from harness.progress import headline
             "passkey 256 100%, 1024 25%; 3.500 bpb",
         ),
         ({"accuracy": 0.0}, "accuracy 0.0%"),  # zero is a result, not a missing number
+        (
+            {
+                "max_context": 1 << 20,
+                "first_failure": 1 << 21,
+                "limited_by": "time",
+                "failure_status": "not_run",
+                "probes_run": 0,
+            },
+            "runs up to 1M; 2M: time limit, 0 probes",
+        ),
+        (
+            {
+                "max_context": 3 << 19,
+                "first_failure": 1 << 21,
+                "limited_by": "failure",
+                "failure_status": "oom",
+                "probes_run": 4,
+            },
+            "runs up to 1536K; 2M: oom, 4 probes",
+        ),
+        ({"max_context": 1 << 22, "first_failure": None}, "runs up to 4M (the search's maximum)"),
     ],
 )
 def test_headline_names_the_measurement_result(metrics, expected):
