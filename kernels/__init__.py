@@ -24,7 +24,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "ssd_step": {
         "torch": "kernels.ssd_step.reference:ssd_step_ref",
-        "triton": "kernels.ssd_step:ssd_step",
+        "triton": "kernels.step_ops:ssd_step",  # compile-aware (kernels/step_ops.py)
     },
     "selective_scan": {
         "torch": "kernels.selective_scan.reference:selective_scan_ref",
@@ -33,7 +33,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "selective_scan_step": {
         "torch": "kernels.selective_scan.reference:selective_scan_step_ref",
-        "triton": "kernels.selective_scan:selective_scan_step",
+        "triton": "kernels.step_ops:selective_scan_step",
     },
     "conv1d": {
         "torch": "kernels.conv1d.reference:causal_conv1d_ref",
@@ -46,7 +46,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     },
     "conv1d_step": {
         "torch": "kernels.conv1d.reference:causal_conv1d_step_ref",
-        "triton": "kernels.conv1d:causal_conv1d_step",
+        "triton": "kernels.step_ops:conv1d_step",
     },
 }
 
