@@ -61,3 +61,56 @@ def test_sigkill_mid_sweep_then_resume(tmp_path):
     assert sorted(r["point"]["context"] for r in after) == [1024 * i for i in range(1, 7)]
     assert all(r["status"] == "ok" for r in after)
     assert hashes[: len(before)] == [r["hash"] for r in before]
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is `pid` (Linux /proc)."""
+    out = set()
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(stat))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG)")
+def test_a_killed_orchestrator_takes_its_workers_with_it(tmp_path):
+    """Workers run in their own process group: without the parent-death signal, a killed
+    orchestrator would leave a worker measuring on the GPU under whatever runs next."""
+    args = ["suite=selftest", "suite.selftest.behaviours=[slow]", "suite.selftest.slow_s=120",
+            "sweep.context=[1k]", "run.report=false", f"run.results_dir={tmp_path}"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *args], cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline, workers = time.time() + 60, set()
+    while time.time() < deadline and not workers:
+        workers = {p for p in _children(proc.pid) if "resource_tracker" not in _cmdline(p)}
+        time.sleep(0.2)
+    assert workers, "no worker started"
+    time.sleep(3)  # past the worker's start-up, into the measurement
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+    except OSError:
+        return ""
