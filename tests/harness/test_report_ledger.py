@@ -242,3 +242,45 @@ def test_p99_claim_uses_the_tail_of_the_raw_samples():
     v = verdict_of("p99-spikes", b.records)
     assert v.verdict == ledger.SUPPORTED and len(v.checks) == 2
     assert all(c.obs.estimate.lo > 2.0 for c in v.checks)  # p99/p50 ~ 4 vs ~ 1.02
+
+
+def test_o1_state_claim_is_judged_on_ssm_latency_and_memory_not_transformer_latency():
+    """At batch 1 a Transformer step reads its weights first: its latency grows slowly (slope
+    0.15 from 1K to 16K on the H200). That is not what the claim says; memory growth is."""
+    b = synth.Builder(0)
+    for L in (1 << 10, 1 << 14, 1 << 16, 1 << 18, 1 << 20):
+        for model, ms, peak in (
+            ("transformer", 3.0 * (L / 1024) ** 0.15, 2.7e9 + 9e4 * L),  # weights + KV cache
+            ("mamba2", 3.0, 3.1e9),
+            ("mamba1", 3.0, 3.1e9),
+        ):
+            b.add("decode", model, L, backends=b.model_backends(model),
+                  time_samples=synth.samples(ms, 50, b.rng),
+                  metrics={"time_ms": ms, "time": {"count": 50}, "tokens_per_s": 1e3 / ms,
+                           "memory": {"peak_allocated_bytes": peak}})  # fmt: skip
+    v = verdict_of("state-o1-per-token", b.records)
+    assert v.verdict == ledger.SUPPORTED, v
+    keys = {c.key for c in v.checks}
+    assert keys == {"ssm_latency_slope_max", "ssm_memory_slope_max", "transformer_memory_slope_min"}
+
+
+def test_an_untestable_reason_names_the_lengths_it_wanted():
+    b = synth.Builder(0)
+    decode_points(b, {1 << 10: 0.5, 1 << 14: 0.5})  # decode points, none at >= 128K
+    v = verdict_of("bandwidth-128k", b.records)
+    assert v.verdict == ledger.UNTESTABLE and "no decode points at >= 128K" in v.reason
+
+
+def test_kv_70b_claim_reads_available_memory_both_ways():
+    """The cache alone (43 GB) against the whole device, and against what the 70B model's own
+    weights (141 GB) leave: on a 24 GB card both hold; on an H100 or H200 they disagree."""
+    shipped = {c.id: c for c in ledger.load([claims_mod.SHIPPED]).claims}
+    claim_ = shipped["kv-70b-128k"]
+    small = ledger.evaluate_claim(facts_of([], memory=24e9), claim_)
+    assert small.verdict == ledger.SUPPORTED
+    for memory in (80e9, 150.75e9):
+        v = ledger.evaluate_claim(facts_of([], memory=memory), claim_)
+        assert v.verdict == ledger.INCONCLUSIVE, (memory, v)
+        assert [c.outcome for c in v.checks] == [judge.FAIL, judge.PASS]
+    huge = ledger.evaluate_claim(facts_of([], memory=400e9), claim_)
+    assert huge.verdict == ledger.CONTRADICTED

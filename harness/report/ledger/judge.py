@@ -104,6 +104,8 @@ PREDICATES: dict[str, Callable[[object, Estimate], tuple[str, str]]] = {
     "relative_drop_min": at_least,
     "ssm_latency_slope_max": at_most,
     "transformer_latency_slope_min": at_least,
+    "ssm_memory_slope_max": at_most,
+    "transformer_memory_slope_min": at_least,
     "transformer_faster": above(1.0),  # ratio SSM time / Transformer time
     "transformer_better": above(0.0),  # difference Transformer - SSM accuracy
     "ssm_p99_over_p50_greater_than_transformer": above(0.0),  # difference of p99/p50

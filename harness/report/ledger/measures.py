@@ -378,5 +378,17 @@ def measure(facts: Facts, spec: dict) -> Result:
     if not res.obs and not res.missing:
         where = "".join(f" {k} {spec[k]}" for k in ("size", "batch") if spec.get(k) is not None)
         suite = "memory, decode or prefill" if spec["suite"] == "vram" else spec["suite"]
-        res.missing.append(f"no {suite} points{' at' + where if where else ''} in this run")
+        span = _span_text(spec)  # say which lengths were wanted: the suite may have others
+        res.missing.append(f"no {suite} points{span}{' at' + where if where else ''} in this run")
     return res
+
+
+def _span_text(spec: dict) -> str:
+    exact, lo, hi = (_length(spec, k) for k in ("context", "context_min", "context_max"))
+    if exact:
+        return f" at {fmt_len(exact)}"
+    if lo and hi:
+        return f" at {fmt_len(lo)}-{fmt_len(hi)}"
+    if lo:
+        return f" at >= {fmt_len(lo)}"
+    return f" at <= {fmt_len(hi)}" if hi else ""
