@@ -3,23 +3,24 @@
 # wheelhouse as a user of an offline GPU box would, then the runs named in STEPS, each under its
 # own time limit, logs and results under $OUT.
 #   CTXBENCH_GIT_SHA=<sha> bash scripts/gpu_session.sh "$OUT"   (repository root; `wheelhouse`
-#   carried; the tree arrives without .git, so the sha for the environment record is passed in)
+#   carried; the sha for the environment record is passed in: the copy has no .git, or a stale one)
 # STEPS (default "pool kernels recall"): any of
 #   kernels  attention on every SDPA backend at 1K-16K (time per call vs PEERS.md)
 #   pool     one scaling sweep on GPUs 0,1 then on GPU 0; stores compared, both wall times
 #   recall   the recall suite on every GPU: a short MQAR + needle run, or $RECALL_ARGS
 #   quality  the recall suite on GPU 0 and the perplexity suite on GPU 1 at once, each under
 #            $QUALITY_LIMIT s, budgets from $RECALL_ARGS / $PPL_ARGS (Hydra overrides), into
-#            results/recall-gpu and results/perplexity-gpu (carry them to resume)
+#            $RUNS/recall-gpu and $RUNS/perplexity-gpu (carry $RUNS to resume them)
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
 #   checks   the llama step on GPU 0 and the compiled 1.3B decode at 4K on GPU 1, at once
 #   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
-#   standard `make bench`'s GPU suite into results/$STANDARD_ID (default standard-gpu), resumable
-#            across calls: carry results/$STANDARD_ID with the next call and it goes on where the
-#            time limit ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
+#   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
+#            across calls: carry $RUNS with the next call and it goes on where the time limit
+#            ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
+#   example  one report over every run in $RUNS (default results/examples/h200-141gb), with PNGs
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
 STEPS=${STEPS:-pool kernels recall}
@@ -31,6 +32,8 @@ make install EXTRAS=dev PIP_OPTS="--no-index --find-links wheelhouse" >"$OUT/ins
     { tail -30 "$OUT/install.log"; exit 1; }
 echo "install: $(($(date +%s) - t0)) s"
 R="run.results_dir=$OUT/results run.reports_dir=$OUT/reports run.progress=plain"
+# where the resumable runs (standard, quality) live; carry it to resume them
+RUNS=${RUNS:-results/examples/h200-141gb}
 step() {  # name, time limit in s, command...
     local name=$1 limit=$2
     shift 2
@@ -82,12 +85,12 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
-quality)  # resumable like standard: carry results/recall-gpu and results/perplexity-gpu
+quality)  # resumable like standard: carry $RUNS/recall-gpu and $RUNS/perplexity-gpu
     q() {  # name, gpu, suite, overrides
         timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
-            run.id="$1" $4 run.progress=plain >"$OUT/$1.log" 2>&1
+            run.id="$1" $4 run.results_dir="$RUNS" run.report=false run.progress=plain \
+            >"$OUT/$1.log" 2>&1
         echo "$1: rc=$?"
-        .venv/bin/python -m harness.report "results/$1" --out "reports/$1" >>"$OUT/$1.log" 2>&1
     }
     s0=$(date +%s)
     q recall-gpu 0 recall "${RECALL_ARGS:-}" &
@@ -95,14 +98,19 @@ quality)  # resumable like standard: carry results/recall-gpu and results/perple
     wait
     echo "quality: $(($(date +%s) - s0)) s"
     tail -n 15 "$OUT/recall-gpu.log" "$OUT/perplexity-gpu.log"
-    tar czf "$OUT/run-quality.tgz" --exclude='.triton-*' --exclude=leases results/recall-gpu \
-        results/perplexity-gpu reports/recall-gpu reports/perplexity-gpu 2>/dev/null ;;
+    tar czf "$OUT/run-quality.tgz" --exclude='.triton-*' --exclude=leases --exclude=.primary.lock \
+        "$RUNS/recall-gpu" "$RUNS/perplexity-gpu" 2>/dev/null ;;
 standard)
     sid=${STANDARD_ID:-standard-gpu}
-    step standard "${STANDARD_LIMIT:-400}" make bench ARGS="suite=standard run.id=$sid run.progress=plain"
-    .venv/bin/python -m harness.report "results/$sid" --out "reports/$sid" >>"$OUT/standard.log" 2>&1
-    tar czf "$OUT/run-standard.tgz" --exclude=leases results/"$sid" reports/"$sid" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | testgpu | standard)"; exit 2 ;;
+    step standard "${STANDARD_LIMIT:-400}" make bench ARGS="suite=standard run.id=$sid \
+        run.results_dir=$RUNS run.report=false run.progress=plain"
+    tar czf "$OUT/run-standard.tgz" --exclude=leases --exclude=.primary.lock "$RUNS/$sid" ;;
+example)  # one report over every run in $RUNS, figures also as PNG (the README links them)
+    out="reports/${RUNS#results/}"
+    .venv/bin/python -m harness.report "$RUNS" --png "$out/figures" >"$OUT/example.log" 2>&1
+    echo "example: rc=$?"; tail -3 "$OUT/example.log"
+    tar czf "$OUT/run-example.tgz" "$out" ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | testgpu | standard | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).
