@@ -5,7 +5,8 @@ state passes (passes 1-2 of triton.py, no gradient), and walks the segments last
 is recomputed with `selective_scan_chunked` under autograd from its known start state, and
 `torch.autograd.grad` gives the input gradients of the segment plus the gradient of its start
 state, which is the gradient flowing into the previous segment's end state. Memory is bounded
-by the segment length, not by T. See NOTES.md for why this and not a Triton backward.
+by the segment length, not by T. See NOTES.md for why this is the default;
+`ScanConfig(backward="triton")` takes the one-kernel backward of backward.py instead.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import math
 
 import torch
 
+from kernels.selective_scan.backward import selective_scan_bwd, supported
 from kernels.selective_scan.chunked import selective_scan_chunked
-from kernels.selective_scan.triton import ScanConfig, selective_scan_fwd
+from kernels.selective_scan.triton import DEFAULT_CONFIG, ScanConfig, selective_scan_fwd
 
 # Elements of one [B, S, Dc, N] fp32 tensor per backward segment (1 GiB); autograd keeps a few.
 SEGMENT_ELEMENTS = 1 << 28
@@ -42,6 +44,14 @@ class SelectiveScanFn(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, h0 = ctx.saved_tensors
         bsz, seqlen, dc = u.shape
         n = A.shape[1]
+        groups = B.shape[2] if B.dim() == 4 else 1
+        way = (ctx.config or DEFAULT_CONFIG).backward  # no config: the default's backward
+        if way == "triton" and supported(dc, groups):
+            grads = selective_scan_bwd(
+                u, delta, A, B, C, D, z, delta_bias, ctx.softplus, h0, dy, dlast
+            )
+            needs = ctx.needs_input_grad
+            return (*(g if needs[i] else None for i, g in enumerate(grads)), None, None)
         seg = segment_length(bsz, seqlen, dc, n, ctx.config)
         n_seg = -(-seqlen // seg)
         if n_seg > 1:

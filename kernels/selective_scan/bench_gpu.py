@@ -174,12 +174,19 @@ def bench_train(log, table, bsz=4, seqlen=2048, dc=1536, n=16):
     dy = torch.randn(bsz, seqlen, dc, device="cuda", dtype=torch.bfloat16)
 
     def triton_step():
-        selective_scan(**{**x, **leaves}).backward(dy)
+        selective_scan(**{**x, **leaves}, config=ScanConfig()).backward(dy)  # same forward
+
+    def triton_bwd_step():
+        selective_scan(**{**x, **leaves}, config=ScanConfig(backward="triton")).backward(dy)
 
     def torch_step():
         selective_scan_chunked(**{**x, **leaves}).backward(dy)
 
-    for name, fn in (("triton_fwd+torch_bwd", triton_step), ("torch_chunked", torch_step)):
+    for name, fn in (
+        ("triton_fwd+torch_bwd", triton_step),
+        ("triton_fwd+triton_bwd", triton_bwd_step),
+        ("torch_chunked", torch_step),
+    ):
         torch.cuda.reset_peak_memory_stats()
         t = ms(fn, rep=300)
         peak = torch.cuda.max_memory_allocated() / 2**30

@@ -56,6 +56,8 @@ class ScanConfig:
     prefetch: load step t+1's inputs before step t's math (hides load latency).
     bwd_segment: time steps per autograd segment of the backward (None: ~1 GiB per
         [B, S, Dc, N] fp32 tensor, see autograd.py).
+    backward: "recompute" (torch recomputation under autograd, autograd.py) or "triton" (one
+        kernel, backward.py; where no channel block fits in a group of B/C, recompute).
     """
 
     block_d: int = 64
@@ -64,6 +66,13 @@ class ScanConfig:
     lanes: int | None = None
     prefetch: bool = True
     bwd_segment: int | None = None
+    backward: str = "recompute"
+
+    def __post_init__(self):
+        if self.backward not in ("recompute", "triton"):
+            raise ValueError(
+                f"ScanConfig.backward: {self.backward!r}; valid choices: recompute, triton"
+            )
 
 
 DEFAULT_CONFIG = ScanConfig()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.selective_scan import selective_scan, selective_scan_step
+from kernels.selective_scan import ScanConfig, selective_scan, selective_scan_step
 from kernels.selective_scan.chunked import selective_scan_chunked
 from kernels.selective_scan.reference import selective_scan_ref, selective_scan_step_ref
 from tests.kernels.conftest import assert_close
@@ -114,16 +114,18 @@ def test_decode_step_vs_reference():
     assert_close("state", state, ref_state, 1e-5)
 
 
-def test_gradients_vs_reference():
+@pytest.mark.parametrize("backward", ["recompute", "triton"])
+def test_gradients_vs_reference(backward):
     x = make(2, 1024, 64, dtype=torch.float32, seed=5)
     names = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias", "initial_state"]
     dy = torch.randn(2, 1024, 64, device="cuda")
 
-    def grads(fn):
+    def grads(fn, **kw):
         leaves = {k: x[k].clone().requires_grad_() for k in names}
-        (fn(**{**x, **leaves}) * dy).sum().backward()
+        (fn(**{**x, **leaves}, **kw) * dy).sum().backward()
         return leaves
 
-    got, want = grads(selective_scan), grads(selective_scan_ref)
+    got = grads(selective_scan, config=ScanConfig(backward=backward))
+    want = grads(selective_scan_ref)
     for k in names:
         assert_close(f"d{k}", got[k].grad, want[k].grad, 1e-3)
