@@ -20,6 +20,8 @@
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
 #            ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
+#   queue    standard, recall and perplexity ($QUEUE) as resumable runs in $RUNS, a GPU each,
+#            the next to the first GPU free, all under $QUEUE_LIMIT s (carry $RUNS to resume)
 #   example  one report over every run in $RUNS (default results/examples/h200-141gb), with PNGs
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
@@ -105,12 +107,37 @@ standard)
     step standard "${STANDARD_LIMIT:-400}" make bench ARGS="suite=standard run.id=$sid \
         run.results_dir=$RUNS run.report=false run.progress=plain"
     tar czf "$OUT/run-standard.tgz" --exclude=leases --exclude=.primary.lock "$RUNS/$sid" ;;
+queue)  # $QUEUE's suites (default: standard recall perplexity) as resumable runs in $RUNS, one GPU
+    # each: a GPU that finishes takes the next, all stop at $QUEUE_LIMIT s. Runs on different GPUs
+    # do not share a device, so none times another's work; a cut run resumes on the next call.
+    deadline=$(($(date +%s) + ${QUEUE_LIMIT:-540}))
+    printf '%s\n' ${QUEUE:-standard recall perplexity} >"$OUT/queue.txt"
+    qworker() {  # gpu
+        while true; do
+            left=$((deadline - $(date +%s)))
+            [ "$left" -gt 30 ] || { echo "gpu $1: stops, $left s left"; return 0; }
+            suite=$(flock "$OUT/queue.txt" sh -c 'head -1 "$0"; sed -i 1d "$0"' "$OUT/queue.txt")
+            [ -n "$suite" ] || return 0
+            echo "gpu $1: $suite ($left s left)"
+            timeout "$left" .venv/bin/python -m harness suite="$suite" "hardware.gpus=[$1]" \
+                run.id="$suite-gpu" run.results_dir="$RUNS" run.report=false run.progress=plain \
+                >"$OUT/$suite.log" 2>&1
+            echo "gpu $1: $suite rc=$?"
+        done
+    }
+    qworker 0 & qworker 1 &
+    wait
+    for f in "$OUT"/standard.log "$OUT"/recall.log "$OUT"/perplexity.log; do
+        [ -f "$f" ] && { echo "== $f"; grep -E "^\[|^done|resuming" "$f" | tail -12; }
+    done
+    tar czf "$OUT/run-queue.tgz" --exclude='.triton-*' --exclude=leases --exclude=.primary.lock \
+        "$RUNS" ;;
 example)  # one report over every run in $RUNS, figures also as PNG (the README links them)
     out="reports/${RUNS#results/}"
     .venv/bin/python -m harness.report "$RUNS" --png "$out/figures" >"$OUT/example.log" 2>&1
     echo "example: rc=$?"; tail -3 "$OUT/example.log"
     tar czf "$OUT/run-example.tgz" "$out" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | testgpu | standard | example)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | testgpu | standard | queue | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).
