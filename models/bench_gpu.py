@@ -11,6 +11,9 @@
    with SDPA, the same weights, at 4K / 16K / 64K. Both models are resident, so each peak
    includes the other model's weights (`other_weights_gb`).
 3. Mamba-2 1.3B prefill at 16K / 64K / 256K / 1M.
+4. (--host) Host overhead of a short prefill: each 1.3B model's forward at 1K and 4K eagerly and
+   replayed from a CUDA graph of the same call; the difference is what the host's launches cost
+   (the harness's time to first token includes them, as an eager server's would).
 bf16, batch 1, random token ids, CUDA-event timing (median of the reps after a warm-up; the
 first call is timed on its own as the cold start), peak memory against the cost model's
 prediction. Records go to <out>/bench.jsonl, the table to stdout.
@@ -322,12 +325,40 @@ def bench_mamba2(log, lengths, size="1.3b") -> None:
             )
 
 
+def bench_host(log, lengths, size="1.3b") -> None:
+    """Eager forward vs a CUDA-graph replay of it, per architecture, at short lengths."""
+    for name in ("transformer", "mamba2", "mamba1", "hybrid_1_7"):
+        cfg = models.config(name, size)
+        model = cfg.build("cuda", BF16, backends={"ssm": "triton", "conv": "triton"}).eval()
+        with torch.no_grad():
+            for L in lengths:
+                ids = torch.randint(0, cfg.vocab_size, (1, L), device="cuda")
+                call = lambda m=model, ids=ids: m(ids, last_only=True)  # noqa: E731
+                _, eager = timed(call, 20)
+                graph = torch.cuda.CUDAGraph()
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    call()  # warm on a side stream before capture, as CUDA graphs ask
+                torch.cuda.current_stream().wait_stream(side)
+                with torch.cuda.graph(graph):
+                    call()
+                _, replay = timed(graph.replay, 20)
+                e, r = statistics.median(eager), statistics.median(replay)
+                log({"section": "host", "model": name, "size": size, "L": L, "eager_ms": e,
+                     "graph_ms": r, "host_ms": e - r})  # fmt: skip
+                del graph
+        del model
+        torch.cuda.empty_cache()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="bench_out")
     ap.add_argument("--transformer", default="4096,16384,65536")
     ap.add_argument("--mamba2", default="16384,65536,262144,1048576")
     ap.add_argument("--skip-checks", action="store_true")
+    ap.add_argument("--host", default="", help="host-overhead section lengths, e.g. 1024,4096")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -357,6 +388,8 @@ def main() -> None:
     sections += [("transformer", bench_transformer, lengths)] if lengths else []
     lengths = [int(x) for x in args.mamba2.split(",") if x]
     sections += [("mamba2", bench_mamba2, lengths)] if lengths else []
+    lengths = [int(x) for x in args.host.split(",") if x]
+    sections += [("host", bench_host, lengths)] if lengths else []
     for name, fn, lengths in sections:
         t0 = time.perf_counter()
         try:
@@ -373,6 +406,11 @@ def main() -> None:
                 f"| {r['model']} | {r['impl']} | {r['L']} | {r['median_ms']:.1f} | "
                 f"{r['cold_ms']:.0f} | {r['peak_gb']:.1f} | {r['predicted_gb']:.1f} | "
                 f"{r['tflops']:.0f} |"
+            )
+        elif r.get("section") == "host":
+            print(
+                f"host: {r['model']} L={r['L']}: eager {r['eager_ms']:.2f} ms, graph replay "
+                f"{r['graph_ms']:.2f} ms, host {r['host_ms']:.2f} ms"
             )
         elif "check" in r:
             print(

@@ -79,7 +79,7 @@ llama)  # the harness's Transformer prefill vs a bare LlamaForCausalLM, same wei
 checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K on GPU 1
     mkdir -p "$OUT/results/llama"
     timeout "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m models.bench_gpu \
-        --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" \
+        --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" --host 1024,4096 \
         >"$OUT/results/llama/llama.log" 2>&1 &
     step compiled "${COMPILED_LIMIT:-200}" .venv/bin/python -m harness suite=scaling size=1.3b \
         'models=[transformer,mamba2]' 'suite.measure=[decode]' 'sweep.context=[4k]' \
