@@ -233,6 +233,13 @@ def llama_pair(size: str, dtype, max_len: int):
     return hf.eval(), native
 
 
+def _on_cudnn(call):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+        return call()
+
+
 def bench_transformer(log, lengths, size="1.3b") -> None:
     cfg = models.config("transformer", size)
     hf, native = llama_pair(size, BF16, max_len=max(lengths))
@@ -243,7 +250,12 @@ def bench_transformer(log, lengths, size="1.3b") -> None:
             runs = {
                 "hf_llama_sdpa": lambda ids=ids: hf(
                     input_ids=ids, use_cache=False, logits_to_keep=1
-                )
+                ),
+                # the same with SDPA held to cuDNN, the native model's backend: what is left of
+                # the gap is the model code, not the attention kernel
+                "hf_llama_sdpa_cudnn": lambda ids=ids: _on_cudnn(
+                    lambda: hf(input_ids=ids, use_cache=False, logits_to_keep=1)
+                ),
             }
             for backend in ("cudnn", "flash"):
                 runs[f"native_{backend}"] = lambda b=backend, ids=ids: (
