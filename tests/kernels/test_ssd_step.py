@@ -117,5 +117,9 @@ def test_steps_reproduce_the_scan():
 
 
 def test_registry_serves_step():
-    assert kernels.get("ssd_step", "triton") is ssd_step
+    from kernels import step_ops
+
+    # the compile-aware entry (kernels/step_ops.py): this launcher when eager
+    assert kernels.get("ssd_step", "triton") is step_ops.ssd_step
+    assert step_ops._ssd_step is ssd_step
     assert kernels.get("ssd_step", "torch") is ssd_step_ref
