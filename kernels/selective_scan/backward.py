@@ -29,6 +29,21 @@ SEG = 64  # steps between checkpoints; the scratch holds one segment's states pe
 
 
 @triton.jit
+def _inputs(u_ptr, dt_ptr, b_base, at, b_at, offs_d, d_mask, n_mask, dtb, HAS_DT_BIAS: tl.constexpr,
+            DT_SOFTPLUS: tl.constexpr):  # fmt: skip
+    """Step t's inputs in fp32: u, dt before and after softplus, B_t ([N_PAD, 1])."""
+    u = tl.load(u_ptr + at + offs_d, mask=d_mask, other=0.0).to(tl.float32)
+    raw = tl.load(dt_ptr + at + offs_d, mask=d_mask, other=0.0).to(tl.float32)
+    if HAS_DT_BIAS:
+        raw += dtb
+    dt = raw
+    if DT_SOFTPLUS:  # log(1 + e^x), x itself above 20 (torch's threshold)
+        dt = tl.where(raw <= 20.0, tl.log(1.0 + tl.exp(raw)), raw)
+    bt = tl.load(b_base + b_at, mask=n_mask[:, None], other=0.0).to(tl.float32)
+    return u, raw, dt, bt
+
+
+@triton.jit
 def _scan_bwd_kernel(
     u_ptr,
     dt_ptr,
@@ -91,6 +106,7 @@ def _scan_bwd_kernel(
 
     a = tl.load(a_ptr + offs_n[:, None] * dc + offs_d[None, :], mask=hn_mask, other=0.0)
     a = a.to(tl.float32)
+    dtb = tl.zeros([BLOCK_D], dtype=tl.float32)
     if HAS_DT_BIAS:
         dtb = tl.load(dtb_ptr + offs_d, mask=d_mask, other=0.0).to(tl.float32)
     if HAS_D:
@@ -107,13 +123,10 @@ def _scan_bwd_kernel(
         tl.store(ckpt_ptr + (pid_b * n_seg + s) * slab + state_offs, h, mask=hn_mask)
         t_end = tl.minimum((s + 1) * SEG_LEN, seqlen)
         for t in range(s * SEG_LEN, t_end):
-            u = tl.load(u_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            dt = tl.load(dt_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            if HAS_DT_BIAS:
-                dt += dtb
-            if DT_SOFTPLUS:
-                dt = tl.where(dt <= 20.0, tl.log(1.0 + tl.exp(dt)), dt)
-            bt = tl.load(b_base + t * stride_b_t, mask=n_mask[:, None], other=0.0).to(tl.float32)
+            u, raw, dt, bt = _inputs(
+                u_ptr, dt_ptr, b_base, row + t * dc, t * stride_b_t, offs_d, d_mask, n_mask,
+                dtb, HAS_DT_BIAS, DT_SOFTPLUS,
+            )  # fmt: skip
             h = tl.exp(dt[None, :] * a) * h + (dt * u)[None, :] * bt
 
     # Backward, segment by segment from the last.
@@ -134,25 +147,18 @@ def _scan_bwd_kernel(
         h = tl.load(ckpt_ptr + (pid_b * n_seg + s) * slab + state_offs, mask=hn_mask, other=0.0)
         for t in range(t0, t1):  # the state before every step of the segment
             tl.store(seg_base + (t - t0) * slab + state_offs, h, mask=hn_mask)
-            u = tl.load(u_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            dt = tl.load(dt_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            if HAS_DT_BIAS:
-                dt += dtb
-            if DT_SOFTPLUS:
-                dt = tl.where(dt <= 20.0, tl.log(1.0 + tl.exp(dt)), dt)
-            bt = tl.load(b_base + t * stride_b_t, mask=n_mask[:, None], other=0.0).to(tl.float32)
+            u, raw, dt, bt = _inputs(
+                u_ptr, dt_ptr, b_base, row + t * dc, t * stride_b_t, offs_d, d_mask, n_mask,
+                dtb, HAS_DT_BIAS, DT_SOFTPLUS,
+            )  # fmt: skip
             h = tl.exp(dt[None, :] * a) * h + (dt * u)[None, :] * bt
         for i in range(0, t1 - t0):
             t = t1 - 1 - i
             h_prev = tl.load(seg_base + (t - t0) * slab + state_offs, mask=hn_mask, other=0.0)
-            u = tl.load(u_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            raw = tl.load(dt_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0).to(tl.float32)
-            if HAS_DT_BIAS:
-                raw += dtb
-            dt = raw
-            if DT_SOFTPLUS:
-                dt = tl.where(raw <= 20.0, tl.log(1.0 + tl.exp(raw)), raw)
-            bt = tl.load(b_base + t * stride_b_t, mask=n_mask[:, None], other=0.0).to(tl.float32)
+            u, raw, dt, bt = _inputs(
+                u_ptr, dt_ptr, b_base, row + t * dc, t * stride_b_t, offs_d, d_mask, n_mask,
+                dtb, HAS_DT_BIAS, DT_SOFTPLUS,
+            )  # fmt: skip
             ct = tl.load(c_base + t * stride_c_t, mask=n_mask[:, None], other=0.0).to(tl.float32)
             dout = tl.load(dout_ptr + row + t * dc + offs_d, mask=d_mask, other=0.0)
             dy = dout.to(tl.float32)
