@@ -16,7 +16,7 @@
 #            with the step compiled (suite.decode.compile=true)
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
 #   checks   the llama step on GPU 0 and the compiled 1.3B decode at 4K on GPU 1, at once
-#   testgpu  `make test-gpu` (every gpu-marked test) under $TESTGPU_LIMIT s
+#   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
 #            ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
@@ -86,7 +86,7 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
         suite.decode.compile=true 'hardware.gpus=[1]' run.id=decode-compiled $R
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
-testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-x -q" ;;
+testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-q ${TESTGPU_ARGS:--x}" ;;
 quality)  # resumable like standard: carry $RUNS/recall-gpu and $RUNS/perplexity-gpu
     q() {  # name, gpu, suite, overrides
         timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
