@@ -15,7 +15,8 @@
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
-#   checks   the llama step on GPU 0 and the compiled 1.3B decode at 4K on GPU 1, at once
+#   checks   the llama step (with --host) on GPU 0; on GPU 1 meanwhile the compiled 1.3B decode at
+#            4K and the selective scan's training step with each backward
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -84,6 +85,10 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
     step compiled "${COMPILED_LIMIT:-200}" .venv/bin/python -m harness suite=scaling size=1.3b \
         'models=[transformer,mamba2]' 'suite.measure=[decode]' 'sweep.context=[4k]' \
         suite.decode.compile=true 'hardware.gpus=[1]' run.id=decode-compiled $R
+    # the selective scan's training step three ways (torch / Triton backward, torch chunked)
+    CUDA_VISIBLE_DEVICES=1 timeout 150 .venv/bin/python -m kernels.selective_scan.bench_gpu \
+        --out "$OUT/results/scan" --skip fwd,sweep,step >"$OUT/results/scan.log" 2>&1
+    echo "scan train bench: rc=$?"; tail -4 "$OUT/results/scan.log"
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
 testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-q ${TESTGPU_ARGS:--x}" ;;
