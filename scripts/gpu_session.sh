@@ -91,7 +91,10 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
     echo "scan train bench: rc=$?"; tail -4 "$OUT/results/scan.log"
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
-testgpu) step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-q ${TESTGPU_ARGS:--x}" ;;
+testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed
+    step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-q ${TESTGPU_ARGS:--x}"
+    grep -qE "[0-9]+ passed" "$OUT/testgpu.log" && ! grep -qE "[0-9]+ (failed|error)" "$OUT/testgpu.log" ||
+        { echo "testgpu failed: the remaining steps are skipped"; break; } ;;
 quality)  # resumable like standard: carry $RUNS/recall-gpu and $RUNS/perplexity-gpu
     q() {  # name, gpu, suite, overrides
         timeout "${QUALITY_LIMIT:-500}" .venv/bin/python -m harness suite="$3" "hardware.gpus=[$2]" \
