@@ -111,8 +111,6 @@ def _model_seconds(point: Point) -> float:
         return (prefill if "prefill" in phases else 0.0) + decode
     if point.suite == "throughput":
         return 12 * _timed(point, step)  # the batch search, then one timed decode
-    if point.suite == "frontier":
-        return _frontier_seconds(point)
     raise KeyError(point.suite)
 
 

@@ -57,8 +57,8 @@ def run(point: Point) -> dict[str, Any]:
 
     with PeakMemory(point.device) as mem:
         first, cold_ms = cold_call(ttft, point.device)  # JIT, autotune, cuDNN plans
-    # The canary compares the first call's output with a step-wise recomputation: one more
-    # prefill (of L - 1 tokens), not two; at 1M tokens a Transformer prefill takes minutes.
+    # The canary compares the first call's output with a step-wise recomputation (modelbench's
+    # canary: no second prefill of L tokens; none at all for an attention-only cache).
     canary = mb.canary(bench, ids, point, cache, first) if point.param("canary") else None
     del first
     with EnergyMeter(point.device) as energy:

@@ -127,11 +127,10 @@ def _load_collection(folder: Path) -> Run:
             "report each and compare them with --compare"
         )
     records: dict[str, dict[str, Any]] = {}
-    for r in runs:
-        records.update(r.records)  # a point's hash is its content: the same point, same key
     measure: list[str] = []
     claims: list[str] = []
     for r in runs:
+        records.update(r.records)  # a point's hash is its content: the same point, same key
         config = r.manifest.get("config") or {}
         measure += [m for m in (config.get("suite") or {}).get("measure") or [] if m not in measure]
         claims += [c for c in (config.get("run") or {}).get("claims") or [] if c not in claims]

@@ -289,10 +289,9 @@ def selective_scan_bwd(u, delta, A, B, C, D, z, delta_bias, softplus, h0, dout, 
         HAS_H0=h0 is not None,
         HAS_DLAST=dlast is not None,
     )
-    per_group = n_dblk // groups if groups > 1 else n_dblk
 
-    def by_group(parts):  # [B, n_dblk, T, N] -> [B, T, G, N]
-        return parts.view(bsz, groups, per_group, seqlen, n).sum(2).permute(0, 2, 1, 3)
+    def by_group(parts):  # [B, n_dblk, T, N] -> [B, T, G, N] (block_for: blocks split evenly)
+        return parts.view(bsz, groups, n_dblk // groups, seqlen, n).sum(2).permute(0, 2, 1, 3)
 
     dB, dC = by_group(dbp), by_group(dcp)
     if not grouped:

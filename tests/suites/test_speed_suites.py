@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from harness.errors import InvalidOutput
 from harness.point import Point, freeze
 from harness.timing import TimingConfig
 from suites import decode, frontier, memory, prefill, throughput
-from tests.suites.cpu_point import CPU_BACKENDS
+from tests.suites.cpu_point import CPU_BACKENDS, cpu_point
 
 TINY = {
     "d_model": 64,
@@ -36,18 +37,17 @@ TIMING = freeze(
 def _point(
     suite: str, model: str, context: int = 64, batch: int = 1, backends=CPU_BACKENDS, **params
 ) -> Point:
-    return Point(
-        suite=suite,
-        model=model,
-        size="1.3b",
-        context=context,
-        batch=batch,
-        dtype="float32",
-        device="cpu",
-        backends=backends,
-        params=freeze({"overrides": TINY, **params}),
-        timing=TIMING,
-    )
+    point = cpu_point(suite, model, context, batch, {"overrides": TINY, **params})
+    return replace(point, backends=backends, timing=TIMING)
+
+
+def _frontier_point(model: str, size: str = "1.3b", **params) -> Point:
+    """A prefill frontier search from 1K up to 1M on the CPU; `params` change its settings."""
+    search = {"phase": "prefill", "max_context": 1 << 20, "resolution": 3, "round_to": 64,
+              "probe": "memory", "probe_timeout_s": 60}  # fmt: skip
+    return Point(suite="frontier", model=model, size=size, context=1024, batch=1,
+                 dtype="float32", device="cpu", params=freeze({**search, **params}),
+                 timing=TIMING)  # fmt: skip
 
 
 @pytest.mark.parametrize("model", ["transformer", "mamba2", "mamba1", "hybrid_1_7"])
@@ -159,28 +159,7 @@ def test_throughput_finds_the_largest_batch_by_search():
 
 
 def test_frontier_bisection_finds_a_planted_frontier_in_log2_steps():
-    point = Point(
-        suite="frontier",
-        model="oom_above",
-        size="",
-        context=1024,
-        batch=1,
-        dtype="float32",
-        device="cpu",
-        params=freeze(
-            {
-                "phase": "prefill",
-                "max_context": 1 << 20,
-                "resolution": 3,
-                "round_to": 64,
-                "probe": "selftest",
-                "probe_timeout_s": 60,
-                "oom_above": 5000,
-                "slow_s": 0.0,
-            }
-        ),
-        timing=TIMING,
-    )
+    point = _frontier_point("oom_above", "", probe="selftest", oom_above=5000, slow_s=0.0)
     from suites import selftest
 
     def probe(p):  # in-process: the selftest probe raises instead of allocating
@@ -203,12 +182,7 @@ def test_frontier_bisection_finds_a_planted_frontier_in_log2_steps():
 
 
 def test_frontier_stops_at_a_probe_predicted_past_its_time_limit_without_bisecting():
-    point = Point(
-        suite="frontier", model="transformer", size="1.3b", context=1024, batch=1,
-        dtype="float32", device="cpu", timing=TIMING,
-        params=freeze({"phase": "prefill", "max_context": 1 << 20, "resolution": 3,
-                       "round_to": 64, "probe": "memory", "probe_timeout_s": 60}),
-    )  # fmt: skip
+    point = _frontier_point("transformer")
     ran = []
 
     def probe(p):
@@ -224,40 +198,15 @@ def test_frontier_stops_at_a_probe_predicted_past_its_time_limit_without_bisecti
 
 @pytest.mark.slow
 def test_frontier_probes_run_in_isolated_workers():
-    point = Point(
-        suite="frontier",
-        model="oom_above",
-        size="",
-        context=1024,
-        batch=1,
-        dtype="float32",
-        device="cpu",
-        params=freeze(
-            {
-                "phase": "prefill",
-                "max_context": 8192,
-                "resolution": 1,
-                "round_to": 1024,
-                "probe": "selftest",
-                "probe_timeout_s": 60,
-                "oom_above": 2048,
-                "slow_s": 0.0,
-            }
-        ),
-        timing=TIMING,
-    )
+    point = _frontier_point("oom_above", "", max_context=8192, resolution=1, round_to=1024,
+                            probe="selftest", oom_above=2048, slow_s=0.0)  # fmt: skip
     m = frontier.run(point)["metrics"]
     assert [s["status"] for s in m["steps"]] == ["ok", "ok", "oom", "oom"]  # 1K 2K 4K then 3K
     assert m["max_context"] == 2048
 
 
 def test_frontier_reuses_the_lengths_its_sweep_ran_and_probes_only_past_them():
-    point = Point(
-        suite="frontier", model="transformer", size="1.3b", context=1024, batch=1,
-        dtype="float32", device="cpu", timing=TIMING,
-        params=freeze({"phase": "prefill", "max_context": 1 << 20, "resolution": 2,
-                       "round_to": 64, "probe": "memory", "probe_timeout_s": 60}),
-    )  # fmt: skip
+    point = _frontier_point("transformer", resolution=2)
     ran = []
 
     def probe(p):  # runs up to 5000 tokens
