@@ -30,6 +30,8 @@ STEPS=${STEPS:-pool kernels recall}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv | tee "$OUT/gpus.csv"
+NGPU=$(($(wc -l <"$OUT/gpus.csv") - 1))  # steps that use two GPUs go one after the other on one
+SECOND=$((NGPU > 1 ? 1 : 0))             # the GPU of a step's second half
 t0=$(date +%s)
 make install EXTRAS=dev PIP_OPTS="--no-index --find-links wheelhouse" >"$OUT/install.log" 2>&1 ||
     { tail -30 "$OUT/install.log"; exit 1; }
@@ -77,16 +79,18 @@ decode)
 llama)  # the harness's Transformer prefill vs a bare LlamaForCausalLM, same weights (issue 5)
     step llama "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m \
         models.bench_gpu --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" ;;
-checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K on GPU 1
+checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K on GPU 1 (on a
+    # one-GPU machine one after the other: two timed runs on one device would disturb each other)
     mkdir -p "$OUT/results/llama"
     timeout "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m models.bench_gpu \
         --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" --host 1024,4096 \
         >"$OUT/results/llama/llama.log" 2>&1 &
+    [ "$NGPU" -gt 1 ] || wait
     step compiled "${COMPILED_LIMIT:-200}" .venv/bin/python -m harness suite=scaling size=1.3b \
         'models=[transformer,mamba2]' 'suite.measure=[decode]' 'sweep.context=[4k]' \
-        suite.decode.compile=true 'hardware.gpus=[1]' run.id=decode-compiled $R
+        suite.decode.compile=true "hardware.gpus=[$SECOND]" run.id=decode-compiled $R
     # the selective scan's training step three ways (torch / Triton backward, torch chunked)
-    CUDA_VISIBLE_DEVICES=1 timeout 150 .venv/bin/python -m kernels.selective_scan.bench_gpu \
+    CUDA_VISIBLE_DEVICES=$SECOND timeout 150 .venv/bin/python -m kernels.selective_scan.bench_gpu \
         --out "$OUT/results/scan" --skip fwd,sweep,step >"$OUT/results/scan.log" 2>&1
     echo "scan train bench: rc=$?"; tail -4 "$OUT/results/scan.log"
     wait
@@ -104,7 +108,8 @@ quality)  # resumable like standard: carry $RUNS/recall-gpu and $RUNS/perplexity
     }
     s0=$(date +%s)
     q recall-gpu 0 recall "${RECALL_ARGS:-}" &
-    q perplexity-gpu 1 perplexity "${PPL_ARGS:-}" &
+    [ "$NGPU" -gt 1 ] || wait
+    q perplexity-gpu "$SECOND" perplexity "${PPL_ARGS:-}" &
     wait
     echo "quality: $(($(date +%s) - s0)) s"
     tail -n 15 "$OUT/recall-gpu.log" "$OUT/perplexity-gpu.log"
@@ -116,7 +121,7 @@ standard)
         run.results_dir=$RUNS run.report=false run.progress=plain"
     tar czf "$OUT/run-standard.tgz" --exclude=leases --exclude=.primary.lock "$RUNS/$sid" ;;
 queue)  # $QUEUE's suites (default: standard recall perplexity) as resumable runs in $RUNS, one GPU
-    # each: a GPU that finishes takes the next, all stop at $QUEUE_LIMIT s. Runs on different GPUs
+    # each (a worker per GPU): a GPU that finishes takes the next, all stop at $QUEUE_LIMIT s. Runs on different GPUs
     # do not share a device, so none times another's work; a cut run resumes on the next call.
     deadline=$(($(date +%s) + ${QUEUE_LIMIT:-540}))
     printf '%s\n' ${QUEUE:-standard recall perplexity} >"$OUT/queue.txt"
@@ -133,7 +138,7 @@ queue)  # $QUEUE's suites (default: standard recall perplexity) as resumable run
             echo "gpu $1: $suite rc=$?"
         done
     }
-    qworker 0 & qworker 1 &
+    for g in $(seq 0 $((NGPU - 1))); do qworker "$g" & done
     wait
     for f in "$OUT"/standard.log "$OUT"/recall.log "$OUT"/perplexity.log; do
         [ -f "$f" ] && { echo "== $f"; grep -E "^\[|^done|resuming" "$f" | tail -12; }
