@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
 import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# where installed packages and the interpreter's own modules live, whatever the machine
+SITE_PACKAGES = re.compile(r"""[^\s"'(]*/(?:site|dist)-packages/""")
+STDLIB = re.compile(r"""[^\s"'(]*/lib/python3\.\d+/""")
 
 
 class InvalidOutput(RuntimeError):
@@ -21,11 +29,22 @@ CUDA_ERROR_MARKERS = (
 )
 
 
+def scrub_paths(text: str) -> str:
+    """The machine's paths out of a message or traceback (records and reports never carry them,
+    DESIGN.md): the checkout becomes repository-relative, installed packages `<site-packages>/`,
+    the standard library `<python>/`, the home directory `~`."""
+    text = text.replace(f"{ROOT}/", "")
+    text = SITE_PACKAGES.sub("<site-packages>/", text)
+    text = STDLIB.sub("<python>/", text)
+    home = os.path.expanduser("~")
+    return text.replace(f"{home}/", "~/") if home not in ("", "/") else text
+
+
 def classify(exc: BaseException) -> tuple[str, str]:
     """(status, reason) for an exception raised while measuring a point."""
     import torch
 
-    message = f"{type(exc).__name__}: {exc}".strip()
+    message = scrub_paths(f"{type(exc).__name__}: {exc}".strip())
     lowered = message.lower()
     if isinstance(exc, InvalidOutput):
         return "invalid_output", message
@@ -42,7 +61,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
 
 
 def short_traceback(exc: BaseException, limit: int = 12) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-limit))
+    return scrub_paths(text)
 
 
 def _first_line(message: str) -> str:

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import SCHEMA_VERSION, __version__
 from harness import config as C
 from harness import plan as P
-from harness.env import Hardware, detect, environment
+from harness.env import Hardware, detect, environment, git_state
 from harness.leases import Leases
 from harness.pool import slots_for
 from harness.progress import make as make_progress
@@ -105,7 +105,9 @@ def _session(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     # A launched job's argv is the launcher's; Hydra keeps the overrides that made this job.
     args = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else sys.argv[1:]
     argv = [a for a in args if not a.startswith(("run.results_dir=", "run.reports_dir="))]
-    return {"started": now_iso(), "argv": argv, "harness": __version__, **(extra or {})}
+    # each session says which commit measured (a resumed run can span several)
+    git = {k: v for k, v in git_state().items() if k in ("sha", "dirty")}
+    return {"started": now_iso(), "argv": argv, "harness": __version__, "git": git, **(extra or {})}
 
 
 def _primary_lock(run_dir: Path, shared: bool) -> int | None:

@@ -68,9 +68,12 @@ class Attention(nn.Module):
         q, k, v = self._qkv(x)
         cos, sin = rope if rope is not None else rope_cos_sin(pos, D, self.theta, x.dtype)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        cache.k.index_copy_(2, pos, k.transpose(1, 2))  # [B, Hkv, 1, D] into [B, Hkv, S, D]
-        cache.v.index_copy_(2, pos, v.transpose(1, 2))
-        q = q.view(B, Hkv, H // Hkv, D)  # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups
+        # [B, Hkv, 1, D] into [B, Hkv, S, D], in the cache's dtype as the prefill's slice writes
+        # (under autocast the projections and rope need not agree with it; a no-op when they do)
+        cache.k.index_copy_(2, pos, k.transpose(1, 2).to(cache.k.dtype))
+        cache.v.index_copy_(2, pos, v.transpose(1, 2).to(cache.v.dtype))
+        # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups; the kernels take q in K's dtype
+        q = q.view(B, Hkv, H // Hkv, D).to(cache.k.dtype)
         way = decode_path(self.decode, x.device.type)
         if way == "triton":
             from kernels.decode_attention import decode_attention, decode_attention_op

@@ -22,7 +22,8 @@
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
 #            ($STANDARD_LIMIT s) stopped it; the run folder comes back in run-standard.tgz
 #   queue    standard, recall and perplexity ($QUEUE) as resumable runs in $RUNS, a GPU each,
-#            the next to the first GPU free, all under $QUEUE_LIMIT s (carry $RUNS to resume)
+#            the next to the first GPU free, all under $QUEUE_LIMIT s (carry $RUNS to resume);
+#            $QUEUE_ARGS (Hydra overrides) go to each, e.g. run.retry=[crashed] after a fix
 #   example  one report over every run in $RUNS (default results/examples/h200-141gb), with PNGs
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
@@ -134,7 +135,7 @@ queue)  # $QUEUE's suites (default: standard recall perplexity) as resumable run
             echo "gpu $1: $suite ($left s left)"
             timeout "$left" .venv/bin/python -m harness suite="$suite" "hardware.gpus=[$1]" \
                 run.id="$suite-gpu" run.results_dir="$RUNS" run.report=false run.progress=plain \
-                >"$OUT/$suite.log" 2>&1
+                ${QUEUE_ARGS:-} >"$OUT/$suite.log" 2>&1
             echo "gpu $1: $suite rc=$?"
         done
     }

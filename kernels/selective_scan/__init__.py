@@ -1,4 +1,4 @@
-"""Mamba-1 selective scan: Triton forward (+ recomputing backward) and one-step decode update.
+"""Mamba-1 selective scan: Triton forward and backward, and one-step decode update.
 
 `selective_scan` and `selective_scan_step` take the arguments of their references in
 `reference.py` (layout [B, T, Dc]); `config` (a `ScanConfig`) fixes the launch parameters for

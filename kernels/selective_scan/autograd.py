@@ -1,12 +1,13 @@
-"""Gradients of the selective scan: Triton forward, backward by recomputation in torch.
+"""Gradients of the selective scan: Triton forward; backward by the one Triton kernel of
+backward.py (the default, `ScanConfig(backward="triton")`) or by recomputation in torch
+(`backward="recompute"`, and where no channel block fits in a group of B/C), described here.
 
-The backward cuts the sequence into segments, gets the state before every segment from the Triton
-state passes (passes 1-2 of triton.py, no gradient), and walks the segments last to first: each
-is recomputed with `selective_scan_chunked` under autograd from its known start state, and
-`torch.autograd.grad` gives the input gradients of the segment plus the gradient of its start
-state, which is the gradient flowing into the previous segment's end state. Memory is bounded
-by the segment length, not by T. See NOTES.md for why this is the default;
-`ScanConfig(backward="triton")` takes the one-kernel backward of backward.py instead.
+The recomputing backward cuts the sequence into segments, gets the state before every segment from
+the Triton state passes (passes 1-2 of triton.py, no gradient), and walks the segments last to
+first: each is recomputed with `selective_scan_chunked` under autograd from its known start state,
+and `torch.autograd.grad` gives the input gradients of the segment plus the gradient of its start
+state, which is the gradient flowing into the previous segment's end state. Memory is bounded by
+the segment length, not by T. NOTES.md has both measured.
 """
 
 from __future__ import annotations

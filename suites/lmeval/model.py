@@ -68,12 +68,20 @@ class CtxbenchLM(LM):
             raise ValueError(f"long_inputs: unknown value {long_inputs!r}; valid: {LONG_INPUTS}")
         self.model, self.tok, self._device = model, tokenizer, device
         self.max_length, self.long_inputs = max_length, long_inputs
+        # fp32 weights (as trained) run under bf16 autocast on a GPU; the caches' K/V then hold
+        # the bf16 the layers produce (the SSM state keeps its own dtype, models/cache.py)
+        self.compute_dtype = torch.bfloat16 if device == "cuda" else None
         self.stats = {"scored_requests": 0, "carried_state": 0, "tokens_scored": 0}
 
     # -- scoring ------------------------------------------------------------------------------
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._device == "cuda")
+        kind = torch.device(self._device).type
+        enabled = self.compute_dtype is not None
+        return torch.autocast(kind, dtype=self.compute_dtype or torch.bfloat16, enabled=enabled)
+
+    def _new_cache(self, max_len: int):
+        return self.model.allocate_cache(1, max_len, self.compute_dtype)
 
     @torch.no_grad()
     def token_logprobs(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,7 +111,7 @@ class CtxbenchLM(LM):
         T = x.shape[1]
         with self._autocast():
             head = self.model(x[:, :M])[0].float()  # [M, V]: predicts x[1 : M + 1]
-            cache = self.model.allocate_cache(1, T)
+            cache = self._new_cache(T)
             self.model.prefill(x[:, :M], cache)
             rest = [self.model.step(x[:, t : t + 1], cache)[0, 0].float() for t in range(M, T - 1)]
         return torch.cat([head, torch.stack(rest)]) if rest else head
@@ -154,7 +162,7 @@ class CtxbenchLM(LM):
 
     def _greedy(self, ids: list[int], until: list[str], max_new: int) -> str:
         x = torch.tensor(ids, dtype=torch.long, device=self._device)[None]
-        cache = self.model.allocate_cache(1, len(ids) + max_new)
+        cache = self._new_cache(len(ids) + max_new)
         with self._autocast():
             logits = self.model.prefill(x, cache)  # [1, 1, V]
             new: list[int] = []

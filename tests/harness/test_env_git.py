@@ -35,3 +35,11 @@ def test_the_senders_sha_wins_over_a_git_folder_found_beside_the_tree(monkeypatc
         pytest.skip("this checkout has no .git")
     monkeypatch.setenv("CTXBENCH_GIT_SHA", "0123abcd")
     assert env.git_state()["sha"] == "0123abcd" != here
+
+
+def test_each_session_of_a_resumed_run_names_its_commit(monkeypatch):
+    """A run resumed across calls can span commits: the manifest's session entry says which."""
+    from harness import session
+
+    monkeypatch.setenv("CTXBENCH_GIT_SHA", "feedbeef")
+    assert session._session({"writer": "w"})["git"] == {"sha": "feedbeef", "dirty": None}

@@ -90,6 +90,24 @@ def test_generate_until_is_greedy_and_stops(tiny):
     assert stopped == ""  # the stop string is cut, with everything after it
 
 
+@pytest.mark.parametrize("name", ["transformer", "mamba2"])
+def test_fp32_weights_under_bf16_autocast_generate_and_carry_state(tiny, name):
+    """How a GPU runs the trained models (fp32 weights, bf16 autocast), here with CPU autocast:
+    the decode caches must take the bf16 K/V the layers produce (on the H200 the Transformer's
+    generate_until failed in index_copy_ with an fp32 cache)."""
+    lm = CtxbenchLM(tiny[name], ByteTokenizer(), max_length=24)
+    lm.compute_dtype = torch.bfloat16
+    out = lm.generate_until([Req("Once upon a time", {"until": [], "max_gen_toks": 4})])[0]
+    assert len(out.encode("utf-8", errors="replace")) >= 1
+    text = "It was the best of times, it was the worst of times."
+    carried = lm.loglikelihood_rolling([Req(text)])[0]  # 53 tokens > 24: chunked, then steps
+    whole = CtxbenchLM(tiny[name], ByteTokenizer(), max_length=256).loglikelihood_rolling(
+        [Req(text)]
+    )[0]
+    assert lm.stats["carried_state"] == 1
+    assert carried == pytest.approx(whole, rel=0.05)  # bf16 against fp32
+
+
 def test_passkey_prompts_hold_the_key_at_the_asked_length():
     docs = T.passkey_docs(600, 5, seed=0)
     assert docs == T.passkey_docs(600, 5, seed=0)
