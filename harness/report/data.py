@@ -56,6 +56,7 @@ COLUMNS = [
     "first_failure",
     "frontier_limit",
     "accuracy",
+    "scored",
     "bpb",
     "width",
     "kv_pairs",
@@ -210,6 +211,8 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         "first_failure": _num(m.get("first_failure")),
         "frontier_limit": m.get("limited_by") if isinstance(m.get("limited_by"), str) else None,
         "accuracy": _num(m.get("accuracy")),
+        # examples (needle) or query positions (MQAR) behind the accuracy: its sampling error
+        "scored": _num(m.get("scored", m.get("scored_positions"))),
         "bpb": _num(m.get("bpb")),
         "width": _num(params.get("width")),
         "kv_pairs": _num(params.get("kv_pairs")),

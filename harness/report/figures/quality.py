@@ -111,7 +111,8 @@ def niah(facts: Facts) -> list[base.Figure]:
         axes[0].set_ylabel("needle depth")
         if image is not None:
             fig.colorbar(image, ax=axes, label="retrieval accuracy (%)", shrink=0.9)
-        fig.suptitle(f"Needle retrieval by depth and length{TRAINED}", fontsize=10)
+        # above the panels' titles (the tight bounding box takes it in)
+        fig.suptitle(f"Needle retrieval by depth and length{TRAINED}", fontsize=10, y=1.05)
         out.append(
             base.Figure(
                 anchors.figure("niah", str(size)),
