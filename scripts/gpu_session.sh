@@ -16,7 +16,7 @@
 #            with the step compiled (suite.decode.compile=true)
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
 #   checks   the llama step (with --host) on GPU 0; on GPU 1 meanwhile the compiled 1.3B decode at
-#            4K and the selective scan's training step with each backward
+#            4K, the selective scan's training step with each backward and the SSD's three ways
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -94,6 +94,12 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
     CUDA_VISIBLE_DEVICES=$SECOND timeout 150 .venv/bin/python -m kernels.selective_scan.bench_gpu \
         --out "$OUT/results/scan" --skip fwd,sweep,step >"$OUT/results/scan.log" 2>&1
     echo "scan train bench: rc=$?"; tail -4 "$OUT/results/scan.log"
+    # the SSD scan's training step: ours (Triton forward, torch recompute backward), the torch
+    # reference, mamba-ssm's Triton kernels where importable (kernels/ssd/NOTES.md "Backward")
+    mkdir -p "$OUT/results/ssd"
+    CUDA_VISIBLE_DEVICES=$SECOND timeout 150 .venv/bin/python -m kernels.ssd.bench_gpu \
+        --out "$OUT/results/ssd" --skip cold,accuracy,scan,step >"$OUT/results/ssd.log" 2>&1
+    echo "ssd train bench: rc=$?"; grep "^train" "$OUT/results/ssd.log" | tail -3
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed

@@ -1,4 +1,5 @@
-"""Side-by-side timing of the SSD scan and decode step on one GPU (ours, mamba-ssm, fla).
+"""Side-by-side timing of the SSD scan, decode step and training step on one GPU (ours, mamba-ssm,
+fla).
 
 Run on a CUDA machine, from the repository root, with the peers importable (see NOTES.md):
     python3 -m kernels.ssd.bench_gpu --out $OUT
@@ -193,6 +194,48 @@ def scan_times(lengths, with_peers):
         torch.cuda.reset_peak_memory_stats()
 
 
+def train_row(t, b):
+    """One training step of the scan alone (forward + backward of every input) three ways: ours
+    (Triton forward, backward by recomputing ssd_ref under autograd, NOTES.md), ssd_ref's forward
+    and autograd, and mamba-ssm's Triton kernels (forward and backward) as the peer."""
+    kw = inputs(t, b=b, seed=t + b)
+    names = ("x", "dt", "B", "C")
+    dy = torch.randn_like(kw["x"])
+    ways = {
+        "ours": lambda **k: ssd(**k, chunk_size=L),
+        # in fp32, as our backward recomputes it
+        "torch_ref": lambda **k: ssd_ref(
+            **{n: v.float() if torch.is_tensor(v) else v for n, v in k.items()}, chunk_size=L
+        ),
+        "mamba_ssm": lambda **k: peers.ssd_mamba_ssm(**k, chunk_size=L),
+    }
+    row = {}
+    for name, fn in ways.items():
+        leaves = {n: kw[n].detach().clone().requires_grad_() for n in names}
+
+        def step(fn=fn, leaves=leaves):
+            y = fn(**{**kw, **leaves})
+            y.backward(dy.to(y.dtype))
+
+        try:
+            torch.cuda.reset_peak_memory_stats()
+            row[name] = bench(step, ms_rep=300)
+            row[f"{name}_peak_GB"] = torch.cuda.max_memory_allocated() / 1e9
+        except Exception as exc:  # a missing peer, or memory: recorded, the next way runs
+            row[name] = repr(exc)[:120]
+        torch.cuda.empty_cache()
+    return row
+
+
+def train_times():
+    rows = RESULTS.setdefault("train", {})
+    for t, b in ((2048, 1), (2048, 8), (8192, 1)):
+        rows[f"{t}x{b}"] = row = train_row(t, b)
+        log(
+            "train", t, b, {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
+        )
+
+
 def step_row(b, sdt):
     gen = torch.Generator(device="cuda").manual_seed(b)
     r = lambda *s, dt=torch.bfloat16: torch.randn(*s, generator=gen, device="cuda", dtype=dt)
@@ -238,6 +281,9 @@ def table():
     log("* minimum bytes (inputs once, y once) over time")
     for k, r in RESULTS.get("step", {}).items():
         log(f"step {k}: {fmt(r['ms'])} ms {r['GBps']:.0f} GB/s; graph {fmt(r.get('graph_ms'))}")
+    for k, r in RESULTS.get("train", {}).items():
+        ways = ("ours", "torch_ref", "mamba_ssm")
+        log(f"train T x B {k}: " + ", ".join(f"{w} {fmt(r.get(w, '-'))} ms" for w in ways))
 
 
 def main():
@@ -258,6 +304,8 @@ def main():
         section("scan_1M", lambda: scan_times([t for t in lengths if t >= 2**20], False))
     if "step" not in skip:
         section("step", step_times)
+    if "train" not in skip:
+        section("train", train_times)
     with open(f"{a.out}/ssd_bench.json", "w") as f:
         json.dump(RESULTS, f, indent=1, default=str)
     table()
