@@ -1,4 +1,11 @@
-"""Run one point in a fresh spawned process with a wall-clock limit; classify how it ended."""
+"""Run one point in a fresh process with a wall-clock limit; classify how it ended.
+
+Workers start from a forkserver that has imported torch (and nothing else: importing torch does
+not initialise CUDA, so each forked worker still creates its own CUDA context, after its slot's
+CUDA_VISIBLE_DEVICES is set). That saves the ~2-3 s import of every point. The forkserver is a
+fresh interpreter, not a copy of the orchestrator. CTXBENCH_WORKER_START=spawn starts each
+worker as a fresh interpreter instead; the record's device facts say which ran.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,47 @@ from harness.point import Point
 
 # After the result arrives the worker only has to exit; CUDA teardown can take a few seconds.
 EXIT_GRACE_S = 30.0
+START_METHODS = ("forkserver", "spawn")
+PRELOAD = ["torch"]  # never a module that touches CUDA at import (worker.py checks)
+
+
+def start_method() -> str:
+    method = os.environ.get("CTXBENCH_WORKER_START", "forkserver")
+    if method not in START_METHODS:
+        raise ValueError(
+            f"CTXBENCH_WORKER_START: {method!r}; valid choices: {', '.join(START_METHODS)}"
+        )
+    if method == "forkserver" and "forkserver" not in mp.get_all_start_methods():
+        return "spawn"  # Windows: every worker is a fresh interpreter, as with spawn anyway
+    return method
+
+
+# Variables a worker may receive after torch is imported: read later (CUDA's at its first call,
+# Triton's at its import) or by ctxbench itself. Any other difference from the forkserver's own
+# environment (OMP_NUM_THREADS, which torch reads at import, say) makes that worker a spawn.
+LATE_READ_PREFIXES = ("CUDA_", "CTXBENCH_", "TRITON_")
+NEVER_READ = {"PYTEST_CURRENT_TEST"}  # pytest sets it per test
+_server_env: dict[str, str] | None = None
+
+
+def _context(env: dict[str, str]) -> tuple[mp.context.BaseContext, str]:
+    """The context for a worker whose environment is `env` (the orchestrator's own plus the
+    slot's): the forkserver's unless `env` differs from the forkserver's in a variable read at
+    import."""
+    global _server_env
+    method = start_method()
+    if method == "forkserver":
+        # not started yet: it will start now, from the orchestrator's environment of now
+        base = _server_env if _server_env is not None else dict(os.environ)
+        changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
+        if any(not k.startswith(LATE_READ_PREFIXES) and k not in NEVER_READ for k in changed):
+            method = "spawn"
+        elif _server_env is None:
+            _server_env = base
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(PRELOAD)
+    return ctx, method
 
 
 def _kill_group(proc: mp.process.BaseProcess) -> None:
@@ -37,10 +85,27 @@ def _death_reason(exitcode: int | None) -> str:
 
 
 def _child(conn: Any, point_dict: dict[str, Any], env: dict[str, str], hints: Any) -> None:
-    """Spawned entry: apply the slot's environment before anything can initialise CUDA (the
+    """Worker entry: apply the slot's environment before anything can initialise CUDA (the
     driver reads CUDA_VISIBLE_DEVICES once, at its first call), then measure."""
+    _drop_forkserver_liveness()
+    os.environ.clear()
     os.environ.update(env)
     worker.main(conn, point_dict, hints)
+
+
+def _drop_forkserver_liveness() -> None:
+    """A forkserver's child inherits the orchestrator's end of the pipe by which the forkserver
+    knows that the orchestrator lives. Held here, it would keep the forkserver alive after the
+    orchestrator is killed, and with it this worker (whose parent-death signal waits for the
+    forkserver's death, worker.die_with_parent). A nested run_isolated (the frontier's probes)
+    starts a forkserver of its own."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None:
+        os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def run_isolated(
@@ -49,14 +114,18 @@ def run_isolated(
     env: dict[str, str] | None = None,
     hints: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Measure `point` in a spawned worker. Always returns a result dict with a status.
+    """Measure `point` in a fresh worker process. Always returns a result dict with a status.
     `env` is added to the worker's environment only: the orchestrator's own is never changed,
     so slot threads can start workers pinned to different GPUs at the same time. `hints`: what
     the orchestrator knows that the suite may use (its `hints` function), outside the point's
     hash."""
-    ctx = mp.get_context("spawn")
+    # the whole environment travels, as a spawned worker would see it now (a forkserver's is
+    # from its start)
+    env = {**os.environ, **(env or {})}
+    ctx, method = _context(env)
     receiver, sender = ctx.Pipe(duplex=False)
-    args = (sender, point.to_dict(), dict(env or {}), hints)
+    env["CTXBENCH_WORKER_START"] = method  # the worker records it
+    args = (sender, point.to_dict(), env, hints)
     proc = ctx.Process(target=_child, args=args, daemon=True)
     t0 = time.perf_counter()
     proc.start()

@@ -1,4 +1,4 @@
-"""The child side: one spawned process measures one point and sends back one result.
+"""The child side: one fresh process measures one point and sends back one result.
 
 Everything that can fail (CUDA init, kernels, allocation) happens here, never in the
 orchestrator; a hard crash or a hang costs one point, not the sweep.
@@ -33,11 +33,13 @@ def device_facts(device: str) -> dict[str, Any]:
     import torch
 
     autotune_cache = os.environ.get("TRITON_CACHE_AUTOTUNING")
+    started = os.environ.get("CTXBENCH_WORKER_START")  # forkserver or spawn (isolate.py)
     if device != "cuda":
         return {
             "device": "cpu",
             "threads": torch.get_num_threads(),
             "triton_cache_autotuning": autotune_cache,
+            "worker_start": started,
         }
     props = torch.cuda.get_device_properties(0)
     return {
@@ -49,6 +51,7 @@ def device_facts(device: str) -> dict[str, Any]:
         "cudnn": torch.backends.cudnn.version(),
         "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "triton_cache_autotuning": autotune_cache,
+        "worker_start": started,
     }
 
 
@@ -70,26 +73,44 @@ def die_with_parent() -> None:
     a 1.3B Transformer's 16K prefill ran 2.4x slower beside an orphaned sweep's workers)."""
     import multiprocessing as mp
 
-    parent = mp.parent_process()
-    if not sys.platform.startswith("linux") or parent is None:
+    if not sys.platform.startswith("linux") or mp.parent_process() is None:
         return
+    # The parent is the orchestrator (spawn) or its forkserver, which exits when the orchestrator
+    # does (isolate.py): either way the worker goes with it.
+    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # no prctl here: nothing to arm
         return
-    if os.getppid() != parent.pid:  # it died before the call: nothing will signal us now
+    if os.getppid() != parent:  # it died before the call: nothing will signal us now
         os._exit(1)
 
 
+def refuse_inherited_cuda() -> None:
+    """A worker forked from a process that had initialised CUDA cannot use it (the driver's state
+    does not survive fork): say so plainly rather than as a CUDA error inside a suite."""
+    if "torch" not in sys.modules:  # spawned, or a forkserver without the preload
+        return
+    import torch
+
+    if torch.cuda._is_in_bad_fork():
+        raise RuntimeError(
+            "this worker was forked from a process with CUDA initialised; a module in "
+            "harness.isolate.PRELOAD must not touch CUDA at import (CTXBENCH_WORKER_START=spawn "
+            "avoids the fork)"
+        )
+
+
 def main(conn: Any, point_dict: dict[str, Any], hints: dict[str, Any] | None = None) -> None:
-    """Spawned process entry: measure, send one message, exit."""
+    """Worker process entry: measure, send one message, exit."""
     os.setpgrp()  # our own process group, so a timeout kills helpers we started too
     die_with_parent()
     # before anything imports triton (harness.env.AUTOTUNE_CACHE says why)
     os.environ.setdefault("TRITON_CACHE_AUTOTUNING", AUTOTUNE_CACHE)
     point = Point.from_dict(point_dict)
     try:
+        refuse_inherited_cuda()
         result = measure(point, hints)
         try:
             result["device_facts"] = device_facts(point.device)

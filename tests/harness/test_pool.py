@@ -151,7 +151,27 @@ def test_the_slot_environment_reaches_the_worker_only():
     res = run_isolated(selftest_point("ok"), 60, env={"OMP_NUM_THREADS": "1"})
     assert res["status"] == "ok", res
     assert res["device_facts"]["threads"] == 1  # applied before the worker imported torch
+    assert res["device_facts"]["worker_start"] == "spawn"  # torch reads it at import: no fork
     assert os.environ.get("OMP_NUM_THREADS") != "1"  # the orchestrator's own is untouched
+
+
+def test_forked_workers_see_the_orchestrators_environment_of_now(monkeypatch):
+    """Workers fork from a server that imported torch (isolate.py); what the orchestrator sets
+    after that server started still reaches them, as it would a spawned worker."""
+    first = run_isolated(selftest_point("ok"), 60)
+    assert first["device_facts"]["worker_start"] == "forkserver"
+    monkeypatch.setenv("TRITON_CACHE_AUTOTUNING", "0")
+    later = run_isolated(selftest_point("ok"), 60)
+    assert later["device_facts"]["worker_start"] == "forkserver"
+    assert later["device_facts"]["triton_cache_autotuning"] == "0"
+
+
+def test_worker_start_method_is_checked(monkeypatch):
+    monkeypatch.setenv("CTXBENCH_WORKER_START", "fork")
+    with pytest.raises(ValueError, match="valid choices: forkserver, spawn"):
+        run_isolated(selftest_point("ok"), 60)
+    monkeypatch.setenv("CTXBENCH_WORKER_START", "spawn")
+    assert run_isolated(selftest_point("ok"), 60)["device_facts"]["worker_start"] == "spawn"
 
 
 def test_workers_keep_triton_autotune_results_on_disk_unless_told_otherwise():
