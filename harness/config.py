@@ -85,6 +85,10 @@ class RunConfig:
     progress: str = "auto"  # auto | rich | plain
     claims: list[str] = field(default_factory=list)  # extra claims files for the report's ledger
     dry_run: bool = False  # print the plan (points, skips, what is already recorded); run nothing
+    # Seconds from the start after which no point is started that the cost model predicts would
+    # still be running (a SLURM job's wall time, a lent GPU's hour): such points stay unmeasured
+    # and the next run with the same arguments takes them. null: no limit.
+    time_limit_s: float | None = None
 
 
 @dataclass

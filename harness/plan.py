@@ -64,6 +64,9 @@ def context(cfg: C.Config, hw: Hardware, size: str) -> PlanContext:
         C.check_choice("suite.measure", name, suites.names())
     for status in cfg.run.retry:
         C.check_choice("run.retry", status, C.STATUSES)
+    limit = cfg.run.time_limit_s
+    if limit is not None and not limit > 0:
+        raise C.ConfigError(f"run.time_limit_s: {limit!r}; give seconds > 0, or null for no limit")
     check_names(cfg.backend)
     uses_models = any(getattr(suites.get(n), "USES_MODELS", False) for n in cfg.suite.measure)
     models = list(cfg.models) if cfg.models is not None else list(cfg.suite.models)

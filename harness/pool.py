@@ -40,6 +40,7 @@ class Slot:
 
 CPU_SLOT = Slot("cpu")
 BLOCKED = "blocked"  # not a status: another orchestrator holds the point's lease
+DEFERRED = "deferred"  # not a status either: predicted to end past run.time_limit_s, not run
 
 
 def slots_for(hw: Hardware, visible: str | None = None) -> list[Slot]:
@@ -265,11 +266,25 @@ class Pool:
     def _cost(self, item: Planned) -> float:
         return 0.0 if item.skip_reason else self.cost(item.point)
 
+    def _past_deadline(self, item: Planned) -> float | None:
+        """The point's predicted seconds when they would end past the run's time limit."""
+        deadline = getattr(self.runner, "deadline", None)
+        if deadline is None or item.skip_reason:
+            return None
+        seconds = self._cost(item)
+        return seconds if time.monotonic() + seconds > deadline else None
+
     def _work(self, slot: Slot, progress: _Locked) -> None:
         while (taken := self._take()) is not None:
             key, item = taken
             try:
-                status = self.runner.run_point(item, slot, progress)
+                if (seconds := self._past_deadline(item)) is not None:
+                    # not recorded: a later run with the same arguments measures it
+                    status = DEFERRED
+                    progress.point(item.point.label(), DEFERRED, f"~{seconds:.0f} s predicted, "
+                                   "past run.time_limit_s")  # fmt: skip
+                else:
+                    status = self.runner.run_point(item, slot, progress)
             except BaseException as exc:  # noqa: BLE001 - stop every slot, re-raise in run()
                 with self._cond:
                     self._error = self._error or exc

@@ -13,7 +13,13 @@ from rich.table import Table
 
 from harness.units import format_length
 
-STYLE = {"ok": "green", "skipped": "dim", "oom": "yellow", "invalid_output": "magenta"}
+STYLE = {
+    "ok": "green",
+    "skipped": "dim",
+    "deferred": "dim",
+    "oom": "yellow",
+    "invalid_output": "magenta",
+}
 
 
 def headline(result: dict[str, Any]) -> str:

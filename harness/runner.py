@@ -40,11 +40,13 @@ class Runner:
         leases: Leases | None = None,
         slots: list[Slot] | tuple[Slot, ...] = (CPU_SLOT,),
         poll_s: float = 1.0,
+        deadline: float | None = None,
     ):
         self.store, self.run_id, self.timeout_s = store, run_id, timeout_s
         self.retry = set(retry)
         self.measure_fn = measure_fn
         self.leases, self.slots, self.poll_s = leases, list(slots) or [CPU_SLOT], poll_s
+        self.deadline = deadline  # time.monotonic(): start no point predicted to end after it
         self.failed_at: dict[tuple, tuple[int, str]] = {}  # group -> (shortest failing L, status)
         self.busy_s: Counter[str] = Counter()  # worker seconds by measurement, this session
         self.host = socket.gethostname()

@@ -28,7 +28,7 @@ from harness import config as C
 from harness import plan as P
 from harness.env import Hardware, detect, environment, git_state
 from harness.leases import Leases
-from harness.pool import slots_for
+from harness.pool import DEFERRED, slots_for
 from harness.progress import make as make_progress
 from harness.runner import Runner
 from harness.store import Store, now_iso, writer_id
@@ -152,9 +152,11 @@ def execute(p: Prepared) -> Path:
     )
 
     leases = Leases(run_dir, me)
+    limit = p.cfg.run.time_limit_s
     runner = Runner(
-        store, p.run_id, p.cfg.suite.timeout_s, retry=p.cfg.run.retry, leases=leases, slots=slots
-    )
+        store, p.run_id, p.cfg.suite.timeout_s, retry=p.cfg.run.retry, leases=leases, slots=slots,
+        deadline=None if limit is None else time.monotonic() + limit,
+    )  # fmt: skip
     progress = make_progress(len(p.planned), p.cfg.run.progress)
     t0 = time.perf_counter()
     try:
@@ -176,6 +178,11 @@ def execute(p: Prepared) -> Path:
 
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing new to run"
     print(f"done: {summary} in {session['wall_s']:.1f} s")
+    if counts.get(DEFERRED):
+        print(
+            f"{counts[DEFERRED]} point(s) predicted to end past run.time_limit_s={limit:g} were "
+            "not started: run again with the same arguments to measure them"
+        )
     if p.cfg.run.report:
         _render(p, run_dir, store, shared=lock is None)
     if lock is not None:

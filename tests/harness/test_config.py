@@ -63,6 +63,7 @@ def test_unknown_key_is_rejected_at_compose_time():
         ("backend.attention=fastest", "backend.attention", "cudnn"),
         ("suite.dtype=fp8", "suite.dtype", "bfloat16"),
         ("run.retry=[broken]", "run.retry", "timeout"),
+        ("run.time_limit_s=0", "run.time_limit_s", "seconds > 0"),
     ],
 )
 def test_bad_overrides_exit_2_naming_field_and_choices(override, field, hint, out_dirs, tmp_path):

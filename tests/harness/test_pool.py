@@ -266,3 +266,26 @@ def test_the_frontier_waits_for_its_sweep_and_is_handed_the_lengths_it_ran(tmp_p
     # handed exactly its model's prefill lengths (not mamba2's, not the decode sweep's)
     assert sorted(fr["hints"]["ran"]) == sorted((L, h) for h, L in by_hash.items())
     assert all(c["hints"] is None for k, c in calls.items() if k[0] != "frontier")
+
+
+def test_points_predicted_past_the_time_limit_are_not_started(tmp_path):
+    """run.time_limit_s: a point the cost model says would still be running at the limit is left
+    unmeasured (no record: the next run takes it); shorter points of other groups still run."""
+    from harness.pool import DEFERRED, Pool
+
+    long_group = [selftest_point("ok", context=L) for L in (1024, 1 << 20)]
+    other = [selftest_point("ok", context=1024, batch=2)]
+    cost = lambda p: 1000.0 if p.context > 1024 else 0.1  # noqa: E731 - planted predictions
+    store = Store(tmp_path)
+    measure = FakeMeasure(seconds=0.01)
+    runner = Runner(store, "t", timeout_s=30.0, measure_fn=measure, deadline=time.monotonic() + 60)
+    points = long_group + other
+    progress = PlainProgress(len(points), Console(quiet=True))
+    counts = Pool(runner, [CPU_SLOT], cost=cost).run([Planned(p) for p in points], progress)
+    assert counts == {"ok": 2, DEFERRED: 1}
+    recorded = {r["point"]["context"] for r in store.records()}
+    assert recorded == {1024} and len(store.records()) == 2
+    # without a limit the same plan measures everything
+    runner = Runner(Store(tmp_path / "b"), "t", timeout_s=30.0, measure_fn=measure)
+    counts = Pool(runner, [CPU_SLOT], cost=cost).run([Planned(p) for p in points], progress)
+    assert counts == {"ok": 3}
