@@ -64,6 +64,11 @@ class ModelConfig:
     # product split along the cache), or "auto": triton on a GPU, matmul on the CPU. The record's
     # kernel_backends names the one that ran (models/README.md, "Attention decode step").
     decode_attention: str = "auto"
+    # Decode step: each residual add and the next RMSNorm as one Triton kernel (kernels.norm:
+    # ~6 fewer launches a layer; a step at batch 1 is launch-bound). Off by default until it is
+    # measured on a GPU; the published H200 run measures without it. Needs CUDA (or Triton's
+    # interpreter); a compiled step keeps the torch norms for inductor to fuse.
+    fused_norm: bool = False
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time
     target_params: float = 0.0  # the size's parameter count this model is matched to
@@ -100,6 +105,11 @@ class ModelConfig:
                 f"must be a positive integer, got {getattr(self, name)!r}",
             )
         _check(self.mixer in MIXERS, "mixer", f"must be one of {MIXERS}, got {self.mixer!r}")
+        _check(
+            isinstance(self.fused_norm, bool),
+            "fused_norm",
+            f"must be true or false, got {self.fused_norm!r}",
+        )
         _check(
             self.decode_attention in DECODE_ATTENTION,
             "decode_attention",

@@ -81,7 +81,8 @@ class Model(nn.Module):
                 module.reset_parameters()  # after the generic pass: dt_proj has its own init
 
     def kernel_backends(self) -> dict[str, str]:
-        """What runs: attention backend (full sequences), the decode attention path, SSM, conv."""
+        """What runs: attention backend (full sequences), the decode attention path, SSM, conv,
+        and the decode step's fused norms when they are on."""
         out = {}
         if "A" in self.cfg.pattern:
             out["attention"] = self.backends["attention"]
@@ -90,6 +91,8 @@ class Model(nn.Module):
         if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
             out["ssm"] = self.backends["ssm"]
             out["conv"] = self.backends["conv"]
+        if self.cfg.fused_norm:
+            out["decode_norm"] = "triton"  # residual add + RMSNorm fused in the step
         return out
 
     def num_params(self) -> int:
@@ -147,7 +150,23 @@ class Model(nn.Module):
         rope = None
         if "A" in self.cfg.pattern:
             rope = rope_cos_sin(cache.pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
+        if self.cfg.fused_norm and not torch.compiler.is_compiling():
+            return self._fused_step(x, cache, rope)
         for layer, c in zip(self.layers, cache.layers, strict=True):
             x = layer.step(x, cache=c, pos=cache.pos, rope=rope)
         cache.pos.add_(1)
         return self._logits(x)
+
+    def _fused_step(self, x: torch.Tensor, cache: Cache, rope) -> torch.Tensor:
+        """Model.step with each residual add fused into the next layer's RMSNorm (and the last
+        into the final norm): the same sums and norms, fewer launches (kernels/norm)."""
+        from kernels.norm import add_rmsnorm
+
+        h = None  # the last mixer's output, not yet added to the residual stream `x`
+        for layer, c in zip(self.layers, cache.layers, strict=True):
+            normed, x = add_rmsnorm(x if h is None else h, None if h is None else x,
+                                    layer.norm.weight, layer.norm.eps)  # fmt: skip
+            h = layer.mixer.step(normed, cache=c, pos=cache.pos, rope=rope)
+        normed, _ = add_rmsnorm(h, x, self.norm_f.weight, self.norm_f.eps)
+        cache.pos.add_(1)
+        return self.lm_head(normed)

@@ -1,0 +1,10 @@
+"""Residual add + RMSNorm fused (`add_rmsnorm`), for the decode step: inference only (no
+gradient), CUDA or Triton's interpreter. `reference.py` is the spec; models/stack.py uses it when
+the model's `fused_norm` is set."""
+
+from __future__ import annotations
+
+from kernels.norm.reference import add_rmsnorm_ref
+from kernels.norm.triton import add_rmsnorm_fwd as add_rmsnorm
+
+__all__ = ["add_rmsnorm", "add_rmsnorm_ref"]

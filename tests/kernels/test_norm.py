@@ -1,0 +1,76 @@
+"""The fused residual add + RMSNorm against its reference (through Triton's interpreter on the
+CPU): odd widths, several rows, with and without a residual, fp32 and fp16, unwritten outputs
+caught as NaN, the residual updated in place."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from kernels.norm import add_rmsnorm, add_rmsnorm_ref
+
+from .conftest import assert_close
+
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture
+def nan_empty(monkeypatch):
+    """torch.empty_like returns NaNs during the test: unwritten outputs show up."""
+    empty_like = torch.empty_like
+    monkeypatch.setattr(
+        torch, "empty_like", lambda *a, **k: empty_like(*a, **k).fill_(float("nan"))
+    )
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float16, 2e-3)])
+@pytest.mark.parametrize("shape", [(1, 1, 64), (3, 1, 100), (2, 5, 257)])
+@pytest.mark.parametrize("with_residual", [True, False])
+def test_matches_reference(nan_empty, dtype, tol, shape, with_residual):
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(*shape, generator=g).to(DEV, dtype)
+    res = torch.randn(*shape, generator=g).to(DEV, dtype) if with_residual else None
+    w = (1 + 0.1 * torch.randn(shape[-1], generator=g)).to(DEV, dtype)
+    want_y, want_s = add_rmsnorm_ref(x, None if res is None else res.clone(), w, 1e-5)
+    y, s = add_rmsnorm(x, res, w, 1e-5)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert_close("normed", y, want_y, tol)
+    assert_close("sum", s, want_s, tol)
+    if with_residual:
+        assert s.data_ptr() == res.data_ptr()  # the residual stream, updated in place
+    else:
+        assert s is x
+
+
+def test_shapes_are_checked():
+    x = torch.randn(2, 1, 8, device=DEV)
+    with pytest.raises(ValueError, match="weight: shape"):
+        add_rmsnorm(x, None, torch.ones(9, device=DEV), 1e-5)
+    with pytest.raises(ValueError, match="residual: shape"):
+        add_rmsnorm(x, torch.randn(2, 2, 8, device=DEV), torch.ones(8, device=DEV), 1e-5)
+
+
+@pytest.mark.parametrize("name", ["transformer", "mamba2", "mamba1", "hybrid_30"])
+def test_a_model_step_with_fused_norms_equals_the_unfused_step(name):
+    """fused_norm (models/stack.py): the same residual sums and norms in fewer launches, so the
+    same logits over several steps, and the record names it."""
+    import models
+    from tests.models.conftest import TINY
+
+    torch.manual_seed(0)
+    backends = {"attention": "math", "ssm": "triton", "conv": "triton"}
+    cfg = {**TINY, "n_layer": 4, "chunk_size": 16}
+    plain = models.create(name, backends=backends, **cfg).eval().to(DEV)
+    fused = models.create(name, backends=backends, fused_norm=True, **cfg).eval().to(DEV)
+    fused.load_state_dict(plain.state_dict())
+    ids = torch.randint(0, TINY["vocab_size"], (2, 9), device=DEV)
+    with torch.no_grad():
+        caches = [m.allocate_cache(2, 12) for m in (plain, fused)]
+        for m, c in zip((plain, fused), caches, strict=True):
+            m.prefill(ids[:, :5], c)
+        for t in range(5, 9):
+            want = plain.step(ids[:, t : t + 1], caches[0])
+            got = fused.step(ids[:, t : t + 1], caches[1])
+            assert_close(f"{name} step {t}", got, want, 1e-5)
+    assert fused.kernel_backends()["decode_norm"] == "triton"
+    assert "decode_norm" not in plain.kernel_backends()
