@@ -34,6 +34,7 @@ class Attention(nn.Module):
         super().__init__()
         self.heads, self.kv_heads, self.head_dim = cfg.heads, cfg.kv_heads, cfg.head_dim
         self.decode = cfg.decode_attention  # see ModelConfig and the module docstring
+        self.fused = cfg.fused_decode  # RoPE + cache write as one kernel in step
         self.theta = cfg.rope_theta
         self.backend = backend
         qkv = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
@@ -65,15 +66,24 @@ class Attention(nn.Module):
         Writes K/V at `pos` and attends to positions 0..pos. -> [B, 1, d_model]."""
         B = x.shape[0]
         H, Hkv, D = self.heads, self.kv_heads, self.head_dim
-        q, k, v = self._qkv(x)
         cos, sin = rope if rope is not None else rope_cos_sin(pos, D, self.theta, x.dtype)
+        if self.fused and not torch.compiler.is_compiling():
+            from kernels.rope_step import rope_qkv_step
+
+            q = rope_qkv_step(self.wqkv(x), cos, sin, pos, cache.k, cache.v, H, Hkv)
+            return self._attend(q.view(B, Hkv, H // Hkv, D).to(cache.k.dtype), cache, pos, x)
+        q, k, v = self._qkv(x)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         # [B, Hkv, 1, D] into [B, Hkv, S, D], in the cache's dtype as the prefill's slice writes
         # (under autocast the projections and rope need not agree with it; a no-op when they do)
         cache.k.index_copy_(2, pos, k.transpose(1, 2).to(cache.k.dtype))
         cache.v.index_copy_(2, pos, v.transpose(1, 2).to(cache.v.dtype))
         # heads h = kv_head * (H / Hkv) + j, as SDPA's GQA groups; the kernels take q in K's dtype
-        q = q.view(B, Hkv, H // Hkv, D).to(cache.k.dtype)
+        return self._attend(q.view(B, Hkv, H // Hkv, D).to(cache.k.dtype), cache, pos, x)
+
+    def _attend(self, q, cache, pos, x) -> torch.Tensor:
+        """q [B, Hkv, G, D] over the cache's positions 0..pos -> wo(o) [B, 1, d_model]."""
+        B, Hkv, G, D = q.shape
         way = decode_path(self.decode, x.device.type)
         if way == "triton":
             from kernels.decode_attention import decode_attention, decode_attention_op
@@ -84,7 +94,7 @@ class Attention(nn.Module):
             o = call(q, cache.k, cache.v, pos, D**-0.5)
         else:
             o = masked_decode(q, cache.k, cache.v, pos, split=way == "split_s")
-        return self.wo(o.reshape(B, 1, H * D))
+        return self.wo(o.reshape(B, 1, Hkv * G * D))
 
 
 def masked_decode(q, k, v, pos, split: bool = False) -> torch.Tensor:

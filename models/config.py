@@ -64,11 +64,12 @@ class ModelConfig:
     # product split along the cache), or "auto": triton on a GPU, matmul on the CPU. The record's
     # kernel_backends names the one that ran (models/README.md, "Attention decode step").
     decode_attention: str = "auto"
-    # Decode step: each residual add and the next RMSNorm as one Triton kernel (kernels.norm:
-    # ~6 fewer launches a layer; a step at batch 1 is launch-bound). Off by default until it is
-    # measured on a GPU; the published H200 run measures without it. Needs CUDA (or Triton's
-    # interpreter); a compiled step keeps the torch norms for inductor to fuse.
-    fused_norm: bool = False
+    # Decode step with its small ops fused into Triton kernels: each residual add and the next
+    # RMSNorm (kernels.norm, ~6 fewer launches a layer) and, in attention layers, RoPE with the
+    # KV-cache write (kernels.rope_step, ~15 fewer); a step at batch 1 is launch-bound. Off by
+    # default until it is measured on a GPU; the published H200 run measures without it. Needs
+    # CUDA (or Triton's interpreter); a compiled step keeps the torch ops for inductor to fuse.
+    fused_decode: bool = False
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time
     target_params: float = 0.0  # the size's parameter count this model is matched to
@@ -106,9 +107,9 @@ class ModelConfig:
             )
         _check(self.mixer in MIXERS, "mixer", f"must be one of {MIXERS}, got {self.mixer!r}")
         _check(
-            isinstance(self.fused_norm, bool),
-            "fused_norm",
-            f"must be true or false, got {self.fused_norm!r}",
+            isinstance(self.fused_decode, bool),
+            "fused_decode",
+            f"must be true or false, got {self.fused_decode!r}",
         )
         _check(
             self.decode_attention in DECODE_ATTENTION,

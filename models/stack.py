@@ -82,7 +82,7 @@ class Model(nn.Module):
 
     def kernel_backends(self) -> dict[str, str]:
         """What runs: attention backend (full sequences), the decode attention path, SSM, conv,
-        and the decode step's fused norms when they are on."""
+        and the decode step's fused kernels when they are on."""
         out = {}
         if "A" in self.cfg.pattern:
             out["attention"] = self.backends["attention"]
@@ -91,8 +91,8 @@ class Model(nn.Module):
         if "M" in self.cfg.pattern or "S" in self.cfg.pattern:
             out["ssm"] = self.backends["ssm"]
             out["conv"] = self.backends["conv"]
-        if self.cfg.fused_norm:
-            out["decode_norm"] = "triton"  # residual add + RMSNorm fused in the step
+        if self.cfg.fused_decode:
+            out["decode_fused"] = "triton"  # kernels.norm and kernels.rope_step in the step
         return out
 
     def num_params(self) -> int:
@@ -150,7 +150,7 @@ class Model(nn.Module):
         rope = None
         if "A" in self.cfg.pattern:
             rope = rope_cos_sin(cache.pos, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
-        if self.cfg.fused_norm and not torch.compiler.is_compiling():
+        if self.cfg.fused_decode and not torch.compiler.is_compiling():
             return self._fused_step(x, cache, rope)
         for layer, c in zip(self.layers, cache.layers, strict=True):
             x = layer.step(x, cache=c, pos=cache.pos, rope=rope)

@@ -17,7 +17,7 @@
 #   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
 #   checks   the llama step (with --host) on GPU 0; on GPU 1 meanwhile the compiled 1.3B decode at
 #            4K, the selective scan's training step with each backward and the SSD's three ways
-#   fused    the 1.3B Transformer's and Mamba-2's decode at 1K and 4K with and without fused norms
+#   fused    the 1.3B Transformer's and Mamba-2's decode at 1K and 4K with and without fused_decode
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -103,11 +103,11 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
     echo "ssd train bench: rc=$?"; grep "^train" "$OUT/results/ssd.log" | tail -3
     wait
     tail -12 "$OUT/results/llama/llama.log" ;;
-fused)  # the decode step with kernels/norm's fused add + RMSNorm against without (issue 5's MBU)
+fused)  # the decode step with fused_decode (kernels/norm, kernels/rope_step) and without (issue 5)
     m="suite=scaling size=1.3b models=[transformer,mamba2] suite.measure=[decode] $R"
     step fused "${FUSED_LIMIT:-240}" bash -c ".venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
         run.id=decode-plain && .venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
-        +suite.model_overrides.fused_norm=true run.id=decode-fused" ;;
+        +suite.model_overrides.fused_decode=true run.id=decode-fused" ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed
     step testgpu "${TESTGPU_LIMIT:-200}" make test-gpu ARGS="-q ${TESTGPU_ARGS:--x}"
     grep -qE "[0-9]+ passed" "$OUT/testgpu.log" && ! grep -qE "[0-9]+ (failed|error)" "$OUT/testgpu.log" ||

@@ -1,6 +1,6 @@
 """Residual add + RMSNorm fused (`add_rmsnorm`), for the decode step: inference only (no
 gradient), CUDA or Triton's interpreter. `reference.py` is the spec; models/stack.py uses it when
-the model's `fused_norm` is set."""
+the model's `fused_decode` is set (with kernels/rope_step)."""
 
 from __future__ import annotations
 

@@ -48,29 +48,3 @@ def test_shapes_are_checked():
         add_rmsnorm(x, None, torch.ones(9, device=DEV), 1e-5)
     with pytest.raises(ValueError, match="residual: shape"):
         add_rmsnorm(x, torch.randn(2, 2, 8, device=DEV), torch.ones(8, device=DEV), 1e-5)
-
-
-@pytest.mark.parametrize("name", ["transformer", "mamba2", "mamba1", "hybrid_30"])
-def test_a_model_step_with_fused_norms_equals_the_unfused_step(name):
-    """fused_norm (models/stack.py): the same residual sums and norms in fewer launches, so the
-    same logits over several steps, and the record names it."""
-    import models
-    from tests.models.conftest import TINY
-
-    torch.manual_seed(0)
-    backends = {"attention": "math", "ssm": "triton", "conv": "triton"}
-    cfg = {**TINY, "n_layer": 4, "chunk_size": 16}
-    plain = models.create(name, backends=backends, **cfg).eval().to(DEV)
-    fused = models.create(name, backends=backends, fused_norm=True, **cfg).eval().to(DEV)
-    fused.load_state_dict(plain.state_dict())
-    ids = torch.randint(0, TINY["vocab_size"], (2, 9), device=DEV)
-    with torch.no_grad():
-        caches = [m.allocate_cache(2, 12) for m in (plain, fused)]
-        for m, c in zip((plain, fused), caches, strict=True):
-            m.prefill(ids[:, :5], c)
-        for t in range(5, 9):
-            want = plain.step(ids[:, t : t + 1], caches[0])
-            got = fused.step(ids[:, t : t + 1], caches[1])
-            assert_close(f"{name} step {t}", got, want, 1e-5)
-    assert fused.kernel_backends()["decode_norm"] == "triton"
-    assert "decode_norm" not in plain.kernel_backends()

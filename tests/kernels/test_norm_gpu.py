@@ -35,7 +35,7 @@ def test_fused_decode_step_in_a_cuda_graph():
     make = lambda **kw: models.create(  # noqa: E731
         "hybrid_30", device="cuda", dtype=torch.bfloat16, **cfg, **kw
     ).eval()
-    plain, fused = make(), make(fused_norm=True)
+    plain, fused = make(), make(fused_decode=True)
     fused.load_state_dict(plain.state_dict())
     ids = torch.randint(0, TINY["vocab_size"], (2, 8), device="cuda")
     out = []
