@@ -65,8 +65,9 @@ class ModelConfig:
     # kernel_backends names the one that ran (models/README.md, "Attention decode step").
     decode_attention: str = "auto"
     # Decode step with its small ops fused into Triton kernels: each residual add and the next
-    # RMSNorm (kernels.norm, ~6 fewer launches a layer) and, in attention layers, RoPE with the
-    # KV-cache write (kernels.rope_step, ~15 fewer); a step at batch 1 is launch-bound. Off by
+    # RMSNorm (kernels.norm, ~6 fewer launches a layer), Mamba-2's gated output norm (~9 fewer)
+    # and, in attention layers, RoPE with the KV-cache write (kernels.rope_step, ~15 fewer); a
+    # step at batch 1 is launch-bound. Off by
     # default until it is measured on a GPU; the published H200 run measures without it. Needs
     # CUDA (or Triton's interpreter); a compiled step keeps the torch ops for inductor to fuse.
     fused_decode: bool = False

@@ -36,6 +36,7 @@ class Mamba2(nn.Module):
         self.A_log = nn.Parameter(torch.empty(self.nheads, **kw))
         self.D = nn.Parameter(torch.empty(self.nheads, **kw))
         self.norm = GatedRMSNorm(self.d_inner, self.d_inner // self.ngroups, cfg.norm_eps, **kw)
+        self.fused = cfg.fused_decode  # the decode step's gated norm as one kernel (kernels.norm)
         self.out_proj = nn.Linear(self.d_inner, cfg.d_model, bias=False, **kw)
         self.ssd = kernels.get("ssd", ssm_backend)
         self.ssd_step = kernels.get("ssd_step", ssm_backend)
@@ -113,5 +114,11 @@ class Mamba2(nn.Module):
         y = self.ssd_step(
             cache.ssm, x, dt, A, B, C, D=self.D, dt_bias=self.dt_bias, dt_softplus=True
         )  # [B, H, P]
-        y = self.norm(y.reshape(Bsz, 1, self.d_inner), z[:, None])
+        y = y.reshape(Bsz, 1, self.d_inner)
+        if self.fused and not torch.compiler.is_compiling():
+            from kernels.norm import gated_rmsnorm
+
+            y = gated_rmsnorm(y, z[:, None], self.norm.weight, self.norm.group_size, self.norm.eps)
+        else:
+            y = self.norm(y, z[:, None])
         return self.out_proj(y)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.norm import add_rmsnorm, add_rmsnorm_ref
+from kernels.norm import add_rmsnorm, add_rmsnorm_ref, gated_rmsnorm, gated_rmsnorm_ref
 
 from .conftest import assert_close
 
@@ -48,3 +48,27 @@ def test_shapes_are_checked():
         add_rmsnorm(x, None, torch.ones(9, device=DEV), 1e-5)
     with pytest.raises(ValueError, match="residual: shape"):
         add_rmsnorm(x, torch.randn(2, 2, 8, device=DEV), torch.ones(8, device=DEV), 1e-5)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float16, 2e-3)])
+@pytest.mark.parametrize("rows, D, group", [(1, 64, 64), (3, 96, 32), (2, 40, 20)])
+def test_gated_norm_matches_reference(nan_empty, dtype, tol, rows, D, group):
+    g = torch.Generator().manual_seed(D + group)
+    y, z = (torch.randn(rows, 1, D, generator=g).to(DEV, dtype) for _ in range(2))
+    w = (1 + 0.1 * torch.randn(D, generator=g)).to(DEV, dtype)
+    got = gated_rmsnorm(y, z, w, group, 1e-5)
+    assert got.dtype == dtype and got.shape == y.shape
+    assert_close("gated norm", got, gated_rmsnorm_ref(y, z, w, group, 1e-5), tol)
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        gated_rmsnorm(y, z, w, 7, 1e-5)
+
+
+def test_gated_norm_reference_is_the_models_norm():
+    """The spec equals the module the unfused step runs (models/blocks.GatedRMSNorm)."""
+    from models.blocks import GatedRMSNorm
+
+    norm = GatedRMSNorm(48, 16)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        y, z = torch.randn(2, 3, 48), torch.randn(2, 3, 48)
+        assert_close("spec", gated_rmsnorm_ref(y, z, norm.weight, 16, norm.eps), norm(y, z), 1e-6)

@@ -1,5 +1,6 @@
-"""fused_decode: the decode step with its residual adds fused into the next RMSNorm (kernels.norm)
-and RoPE fused with the KV-cache write (kernels.rope_step), through Triton's interpreter on the
+"""fused_decode: the decode step with its residual adds fused into the next RMSNorm and Mamba-2's
+gated norm as one kernel (kernels.norm), and RoPE fused with the KV-cache write
+(kernels.rope_step), through Triton's interpreter on the
 CPU. Same logits as the plain step over several steps, for every layer kind, and the fused
 kernels really run (a count per step)."""
 
@@ -26,7 +27,7 @@ def test_fused_step_equals_the_plain_step(name, monkeypatch):
     import kernels.norm as norm
     import kernels.rope_step as rope_step
 
-    calls = {"norm": 0, "rope": 0}
+    calls = {"norm": 0, "rope": 0, "gated": 0}
 
     def counted(key, fn):
         def wrapper(*a, **k):
@@ -37,6 +38,7 @@ def test_fused_step_equals_the_plain_step(name, monkeypatch):
 
     monkeypatch.setattr(norm, "add_rmsnorm", counted("norm", norm.add_rmsnorm))
     monkeypatch.setattr(rope_step, "rope_qkv_step", counted("rope", rope_step.rope_qkv_step))
+    monkeypatch.setattr(norm, "gated_rmsnorm", counted("gated", norm.gated_rmsnorm))
     torch.manual_seed(0)
     cfg = {**TINY, "n_layer": 4, "chunk_size": 16}
     plain = models.create(name, backends=BACKENDS, **cfg).eval().to(DEV)
@@ -54,5 +56,6 @@ def test_fused_step_equals_the_plain_step(name, monkeypatch):
     layers = fused.cfg.pattern
     assert calls["norm"] == 4 * (len(layers) + 1)  # one per layer and the final norm, 4 steps
     assert calls["rope"] == 4 * layers.count("A")
+    assert calls["gated"] == 4 * layers.count("M")  # Mamba-2's output norm
     assert fused.kernel_backends()["decode_fused"] == "triton"
     assert "decode_fused" not in plain.kernel_backends()
