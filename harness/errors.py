@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # where installed packages and the interpreter's own modules live, whatever the machine
-SITE_PACKAGES = re.compile(r"""[^\s"'(]*/(?:site|dist)-packages/""")
-STDLIB = re.compile(r"""[^\s"'(]*/lib/python3\.\d+/""")
+SITE_PACKAGES = re.compile(r"""[^\s"'(:=]*/(?:site|dist)-packages/""")
+STDLIB = re.compile(r"""[^\s"'(:=]*/lib/python3\.\d+/""")
+START = r"(?<![\w./~-])"  # a path begins here, not inside a longer one
 
 
 class InvalidOutput(RuntimeError):
@@ -33,11 +34,13 @@ def scrub_paths(text: str) -> str:
     """The machine's paths out of a message or traceback (records and reports never carry them,
     DESIGN.md): the checkout becomes repository-relative, installed packages `<site-packages>/`,
     the standard library `<python>/`, the home directory `~`."""
-    text = text.replace(f"{ROOT}/", "")
+    text = re.sub(START + re.escape(f"{ROOT}/"), "", text)
     text = SITE_PACKAGES.sub("<site-packages>/", text)
     text = STDLIB.sub("<python>/", text)
     home = os.path.expanduser("~")
-    return text.replace(f"{home}/", "~/") if home not in ("", "/") else text
+    if home in ("", "/"):
+        return text
+    return re.sub(START + re.escape(f"{home}/"), "~/", text)
 
 
 def classify(exc: BaseException) -> tuple[str, str]:

@@ -87,9 +87,17 @@ def _death_reason(exitcode: int | None) -> str:
 def _child(conn: Any, point_dict: dict[str, Any], env: dict[str, str], hints: Any) -> None:
     """Worker entry: apply the slot's environment before anything can initialise CUDA (the
     driver reads CUDA_VISIBLE_DEVICES once, at its first call), then measure."""
+    forked = env.get("CTXBENCH_WORKER_START") == "forkserver"
+    orchestrator = mp.parent_process()
+    parent = os.getppid() if forked or orchestrator is None else orchestrator.pid
+    worker.die_with_parent(parent)  # armed before the forkserver can learn of a death below
     _drop_forkserver_liveness()
     os.environ.clear()
     os.environ.update(env)
+    # A worker may start workers of its own (the frontier's probes): multiprocessing refuses
+    # children to a daemonic process. The orchestrator's side keeps daemon=True, so that its exit
+    # still ends workers left running.
+    mp.current_process().daemon = False
     worker.main(conn, point_dict, hints)
 
 

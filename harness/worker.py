@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from harness.env import AUTOTUNE_CACHE
-from harness.errors import classify, short_traceback
+from harness.errors import classify, scrub_paths, short_traceback
 from harness.point import Point
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -66,18 +66,18 @@ def measure(point: Point, hints: dict[str, Any] | None = None) -> dict[str, Any]
     return {"status": "ok", "reason": "", "measure_s": time.perf_counter() - t0, **metrics}
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int) -> None:
     """Linux: the kernel kills this process when the one that started it dies. A worker is in its
     own process group, so a killed or timed-out orchestrator (`timeout`, SIGKILL, a SLURM job end)
     would otherwise leave it computing on the GPU, under the next measurement (seen on the H200:
-    a 1.3B Transformer's 16K prefill ran 2.4x slower beside an orphaned sweep's workers)."""
+    a 1.3B Transformer's 16K prefill ran 2.4x slower beside an orphaned sweep's workers).
+    `parent`: the pid this process was started by, known before anything could have died (the
+    orchestrator's for a spawned worker; the forkserver's, read first thing, for a forked one:
+    the forkserver exits when the orchestrator does, isolate.py)."""
     import multiprocessing as mp
 
     if not sys.platform.startswith("linux") or mp.parent_process() is None:
         return
-    # The parent is the orchestrator (spawn) or its forkserver, which exits when the orchestrator
-    # does (isolate.py): either way the worker goes with it.
-    parent = os.getppid()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -85,6 +85,12 @@ def die_with_parent() -> None:
         return
     if os.getppid() != parent:  # it died before the call: nothing will signal us now
         os._exit(1)
+    try:  # and the orchestrator itself, when the parent is its forkserver
+        os.kill(mp.parent_process().pid, 0)
+    except ProcessLookupError:
+        os._exit(1)
+    except PermissionError:  # alive, someone else's: not ours to judge
+        pass
 
 
 def refuse_inherited_cuda() -> None:
@@ -105,7 +111,6 @@ def refuse_inherited_cuda() -> None:
 def main(conn: Any, point_dict: dict[str, Any], hints: dict[str, Any] | None = None) -> None:
     """Worker process entry: measure, send one message, exit."""
     os.setpgrp()  # our own process group, so a timeout kills helpers we started too
-    die_with_parent()
     # before anything imports triton (harness.env.AUTOTUNE_CACHE says why)
     os.environ.setdefault("TRITON_CACHE_AUTOTUNING", AUTOTUNE_CACHE)
     point = Point.from_dict(point_dict)
@@ -115,7 +120,7 @@ def main(conn: Any, point_dict: dict[str, Any], hints: dict[str, Any] | None = N
         try:
             result["device_facts"] = device_facts(point.device)
         except Exception as exc:  # facts are a bonus; never turn a result into a failure
-            result["device_facts"] = {"error": repr(exc)}
+            result["device_facts"] = {"error": scrub_paths(repr(exc))}
     except BaseException as exc:  # noqa: BLE001 - every failure is a result
         status, reason = classify(exc)
         result = {"status": status, "reason": reason, "traceback": short_traceback(exc)}

@@ -211,8 +211,9 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         "first_failure": _num(m.get("first_failure")),
         "frontier_limit": m.get("limited_by") if isinstance(m.get("limited_by"), str) else None,
         "accuracy": _num(m.get("accuracy")),
-        # examples (needle) or query positions (MQAR) behind the accuracy: its sampling error
-        "scored": _num(m.get("scored", m.get("scored_positions"))),
+        # independent samples behind the accuracy, for its sampling error: needle examples; for
+        # MQAR the test sequences (their 4-16 query positions each are not independent)
+        "scored": _num(m.get("scored", params.get("test_examples"))),
         "bpb": _num(m.get("bpb")),
         "width": _num(params.get("width")),
         "kv_pairs": _num(params.get("kv_pairs")),

@@ -14,7 +14,7 @@ import triton.language as tl
 def _rope_qkv_step(
     QKV, COS, SIN, POS, Q, KC, VC,
     stride_qkv, stride_q_b, stride_q_h,
-    stride_kc_b, stride_kc_h, stride_kc_s, stride_vc_b, stride_vc_h, stride_vc_s,
+    stride_kc_b, stride_kc_h, stride_kc_s, stride_vc_b, stride_vc_h, stride_vc_s, S,
     H: tl.constexpr, HKV: tl.constexpr, HALF: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     b = tl.program_id(0).to(tl.int64)
@@ -33,8 +33,10 @@ def _rope_qkv_step(
         tl.store(out + offs, r1.to(Q.dtype.element_ty), mask=mask)
         tl.store(out + HALF + offs, r2.to(Q.dtype.element_ty), mask=mask)
     else:
-        kh = h - H
+        kh = (h - H).to(tl.int64)  # kh * stride: past 2^31 at ~1M cached positions
         pos = tl.load(POS).to(tl.int64)
+        # a step past the buffer writes nothing (Model.step's contract): no lane is valid then
+        mask = offs < tl.where(pos < S, HALF, 0)
         kout = KC + b * stride_kc_b + kh * stride_kc_h + pos * stride_kc_s
         tl.store(kout + offs, r1.to(KC.dtype.element_ty), mask=mask)
         tl.store(kout + HALF + offs, r2.to(KC.dtype.element_ty), mask=mask)
@@ -72,7 +74,7 @@ def rope_qkv_step(qkv, cos, sin, pos, k_cache, v_cache, heads: int, kv_heads: in
         qkv2, cos, sin, pos, q, k_cache, v_cache,
         qkv2.stride(0), q.stride(0), q.stride(1),
         k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2),
+        v_cache.stride(0), v_cache.stride(1), v_cache.stride(2), k_cache.shape[2],
         H=heads, HKV=kv_heads, HALF=half, BLOCK=triton.next_power_of_2(half), num_warps=1,
     )  # fmt: skip
     return q

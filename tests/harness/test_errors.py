@@ -29,6 +29,8 @@ def test_a_crash_inside_torch_is_recorded_without_machine_paths():
         ("/usr/local/lib/python3.11/dist-packages/torch/a.py", "<site-packages>/torch/a.py"),
         ('File "/usr/lib/python3.12/abc.py", line 8', 'File "<python>/abc.py", line 8'),
         (f"no such file: {os.path.expanduser('~')}/.cache/x", "no such file: ~/.cache/x"),
+        (f"/mnt{ROOT}/x.py", f"/mnt{ROOT}/x.py"),  # another path that contains ours: kept
+        ("PYTHONPATH=/a/site-packages/b", "PYTHONPATH=<site-packages>/b"),
     ],
 )  # fmt: skip
 def test_scrub_paths(raw, clean):

@@ -289,3 +289,19 @@ def test_points_predicted_past_the_time_limit_are_not_started(tmp_path):
     runner = Runner(Store(tmp_path / "b"), "t", timeout_s=30.0, measure_fn=measure)
     counts = Pool(runner, [CPU_SLOT], cost=cost).run([Planned(p) for p in points], progress)
     assert counts == {"ok": 3}
+
+
+def test_a_point_past_a_failed_length_is_skipped_not_deferred(tmp_path):
+    """The time limit never holds back a point the OOM rule records as skipped at once (it
+    would stay unmeasured on every later run)."""
+    from harness.pool import DEFERRED, Pool
+
+    points = [selftest_point("oom_above", context=L) for L in (1024, 2048, 1 << 20)]
+    cost = lambda p: 1000.0 if p.context > 2048 else 0.1  # noqa: E731 - planted predictions
+    store = Store(tmp_path)
+    runner = Runner(store, "t", timeout_s=30.0, measure_fn=FakeMeasure(0.01, oom_above=1024),
+                    deadline=time.monotonic() + 60)  # fmt: skip
+    progress = PlainProgress(len(points), Console(quiet=True))
+    counts = Pool(runner, [CPU_SLOT], cost=cost).run([Planned(p) for p in points], progress)
+    assert counts == {"ok": 1, "oom": 1, "skipped": 1} and DEFERRED not in counts
+    assert [r["status"] for r in store.records()] == ["ok", "oom", "skipped"]

@@ -34,6 +34,17 @@ def test_matches_reference(dtype, tol, B, H, Hkv, D):
     assert torch.equal(caches[1][:, :, others], want_caches[1][:, :, others])  # only pos written
 
 
+def test_a_step_past_the_cache_writes_nothing():
+    """pos == S: the unfused step fails in index_copy_; the kernel must not write past the
+    buffer (masked stores), so the caches are untouched."""
+    qkv = torch.randn(1, 1, 4 * 8, device=DEV)
+    one = torch.ones(1, 4, device=DEV)
+    caches = [torch.randn(1, 1, 5, 8, device=DEV) for _ in range(2)]
+    before = [c.clone() for c in caches]
+    rope_qkv_step(qkv, one, one, torch.tensor([5], device=DEV), *caches, 2, 1)
+    assert all(torch.equal(a, b) for a, b in zip(caches, before, strict=True))
+
+
 def test_shapes_are_checked():
     qkv = torch.randn(1, 1, 6 * 8, device=DEV)
     cache = torch.zeros(1, 1, 4, 8, device=DEV)

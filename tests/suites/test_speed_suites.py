@@ -205,6 +205,19 @@ def test_frontier_probes_run_in_isolated_workers():
     assert m["max_context"] == 2048
 
 
+def test_a_frontier_point_probes_from_inside_its_own_worker():
+    """As the runner measures it: the frontier point in a worker, its probes in workers of that
+    worker (multiprocessing refused them children while workers were daemonic: every frontier
+    that needed a probe crashed)."""
+    from harness.isolate import run_isolated
+
+    point = _frontier_point("oom_above", "", max_context=8192, resolution=1, round_to=1024,
+                            probe="selftest", oom_above=2048, slow_s=0.0)  # fmt: skip
+    res = run_isolated(point, 300)
+    assert res["status"] == "ok", (res.get("reason"), res.get("traceback"))
+    assert [s["status"] for s in res["metrics"]["steps"]] == ["ok", "ok", "oom", "oom"]
+
+
 def test_frontier_reuses_the_lengths_its_sweep_ran_and_probes_only_past_them():
     point = _frontier_point("transformer", resolution=2)
     ran = []

@@ -19,7 +19,10 @@ M = 1024 * 1024
 MUCH_SLOWER = 10.0  # "choke": at least this many times the SSM's time
 ACCURACY_TIE = 0.01  # an accuracy without its sample count: differences this small are ties
 Z95 = 1.96
-SAMPLING_ONLY = "interval: evaluation sampling only (one training run per model, seeds not varied)"
+SAMPLING_ONLY = (
+    "interval: evaluation sampling only (test sequences; one training run per model and rate, "
+    "seeds not varied; with a rate sweep the best rate is picked on the same test set)"
+)
 
 
 def _check(key, obs, outcome, want):
@@ -287,8 +290,12 @@ REGIMES = [  # (name, start min, end max, expected relative bpb of Mamba-2 vs Tr
 
 
 def _train_length(facts: Facts, row) -> float:
+    """The length the model was trained at; inf when neither the record nor the row says."""
     metrics = facts.run.records[row["hash"]].get("metrics") or {}
-    return float(metrics.get("train_length") or row["train_length"] or float("inf"))
+    for value in (metrics.get("train_length"), row["train_length"]):
+        if isinstance(value, int | float) and value == value and value > 0:
+            return float(value)
+    return float("inf")
 
 
 def ppl_by_length(facts: Facts, expect: dict):
