@@ -34,3 +34,19 @@ def assert_close(name: str, out: torch.Tensor, ref: torch.Tensor, tol: float) ->
 def interpret() -> bool:
     """True when kernels run through Triton's CPU interpreter (no CUDA device)."""
     return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def _nan_filled(make):
+    def wrapper(*a, **k):
+        t = make(*a, **k)
+        return t.fill_(float("nan")) if t.is_floating_point() else t
+
+    return wrapper
+
+
+@pytest.fixture
+def nan_empty(monkeypatch):
+    """Every floating torch.empty / empty_like in the test holds NaNs, so an element a kernel
+    forgets to write shows up as a NaN in its output."""
+    monkeypatch.setattr(torch, "empty", _nan_filled(torch.empty))
+    monkeypatch.setattr(torch, "empty_like", _nan_filled(torch.empty_like))

@@ -23,15 +23,6 @@ from tests.kernels.conftest import assert_close
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture
-def nan_empty(monkeypatch):
-    """torch.empty_like returns NaNs during the test: unwritten outputs show up."""
-    empty_like = torch.empty_like
-    monkeypatch.setattr(
-        torch, "empty_like", lambda *a, **k: empty_like(*a, **k).fill_(float("nan"))
-    )
-
-
 def make(bsz, seqlen, ch, width, dtype=torch.float32, seed=0):
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g).to(DEV)

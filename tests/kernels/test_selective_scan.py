@@ -27,17 +27,6 @@ from tests.kernels.conftest import assert_close
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture
-def nan_empty(monkeypatch):
-    """Every torch.empty / empty_like in the test returns NaNs, so an element a kernel forgets
-    to write shows up as a NaN in its output."""
-    empty, empty_like = torch.empty, torch.empty_like
-    monkeypatch.setattr(torch, "empty", lambda *a, **k: empty(*a, **k).fill_(float("nan")))
-    monkeypatch.setattr(
-        torch, "empty_like", lambda *a, **k: empty_like(*a, **k).fill_(float("nan"))
-    )
-
-
 def make_inputs(bsz, seqlen, dc, n, groups=None, full=True, dtype=torch.float32, seed=0):
     """Random inputs; groups None gives B, C as [B, T, N], else [B, T, G, N]. `full` adds D, z,
     delta_bias, softplus and an initial state."""
