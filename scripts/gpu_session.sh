@@ -41,6 +41,16 @@ echo "install: $(($(date +%s) - t0)) s"
 R="run.results_dir=$OUT/results run.reports_dir=$OUT/reports run.progress=plain"
 # where the resumable runs (standard, quality) live; carry it to resume them
 RUNS=${RUNS:-results/examples/h200-141gb}
+# RUNS_SEED (optional): a carried copy that only seeds RUNS on a fresh machine. Point RUNS at an
+# ignored folder that is never carried: a warm machine keeps it between calls, so carrying the
+# seed on every call can no longer overwrite what the previous call measured (it did once).
+if [ -n "${RUNS_SEED:-}" ]; then
+    if [ -d "$RUNS" ]; then
+        echo "runs: kept from the previous call on this machine ($RUNS)"
+    else
+        mkdir -p "$(dirname "$RUNS")" && cp -r "$RUNS_SEED" "$RUNS" && echo "runs: seeded from $RUNS_SEED"
+    fi
+fi
 step() {  # name, time limit in s, command...
     local name=$1 limit=$2
     shift 2
