@@ -253,3 +253,14 @@ def test_frontier_hints_are_the_same_models_successful_sweep_lengths():
     got = frontier.hints(point, mine + others)
     assert got == {"ran": [(4096, mine[0]["hash"]), (1 << 20, mine[1]["hash"])]}
     assert frontier.hints(point, others) == {}
+
+
+def test_a_compiled_step_does_not_claim_the_fused_kernels():
+    """fused_decode's kernels run only in the eager/graph step; compiled, the torch ops run."""
+
+    class Model:
+        def kernel_backends(self):
+            return {"attention": "math", "decode_fused": "triton"}
+
+    assert decode.ran_backends(Model(), compiled=True)["decode_fused"] == "off: compiled step"
+    assert decode.ran_backends(Model(), compiled=False)["decode_fused"] == "triton"
