@@ -55,12 +55,10 @@ def _context(env: dict[str, str]) -> tuple[mp.context.BaseContext, str]:
         changed = {k for k in env.keys() | base.keys() if env.get(k) != base.get(k)}
         if any(not k.startswith(LATE_READ_PREFIXES) and k not in NEVER_READ for k in changed):
             method = "spawn"
-        elif _server_env is None:
+        elif _server_env is None:  # the forkserver starts with this worker: preload it once
             _server_env = base
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(PRELOAD)
-    return ctx, method
+            mp.get_context(method).set_forkserver_preload(PRELOAD)
+    return mp.get_context(method), method
 
 
 def _kill_group(proc: mp.process.BaseProcess) -> None:

@@ -268,10 +268,10 @@ class Pool:
 
     def _past_deadline(self, item: Planned) -> float | None:
         """The point's predicted seconds when they would end past the run's time limit."""
-        deadline = getattr(self.runner, "deadline", None)
+        deadline = self.runner.deadline
         if deadline is None or self.runner.skip_reason(item):
             return None  # a skip is recorded at once (a plan skip, or past a failed length)
-        seconds = self._cost(item)
+        seconds = self.cost(item.point)
         return seconds if time.monotonic() + seconds > deadline else None
 
     def _work(self, slot: Slot, progress: _Locked) -> None:
