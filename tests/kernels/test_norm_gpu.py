@@ -31,7 +31,8 @@ def test_fused_decode_step_in_a_cuda_graph():
     from tests.models.conftest import TINY
 
     torch.manual_seed(0)
-    cfg = {**TINY, "n_layer": 4}
+    # the Triton kernels want an SSD chunk and an attention head dim of 16 or more
+    cfg = {**TINY, "n_layer": 4, "chunk_size": 16, "heads": 2, "kv_heads": 1}
     make = lambda **kw: models.create(  # noqa: E731
         "hybrid_30", device="cuda", dtype=torch.bfloat16, **cfg, **kw
     ).eval()
