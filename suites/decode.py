@@ -2,7 +2,8 @@
 static cache with the whole step captured in one CUDA graph (`decode.cuda_graphs=false` for the
 eager comparison). Every token is timed with CUDA events around its replay; generations repeat
 from position L until the sample count and duration rules are met. p50/p90/p99 with the count,
-tokens/s, achieved GB/s and MBU from the cost model's bytes per step, energy per token.
+tokens/s, achieved GB/s and MBU from the cost model's bytes per step, energy per token. The
+canary holds the timed step against the torch reference step at the same position.
 
     make bench ARGS="suite=standard 'suite.measure=[decode]' suite.decode.cuda_graphs=false"
 """
@@ -127,6 +128,43 @@ def time_tokens(step: Stepper, cache, start: int, gen: int, timing, min_samples:
     return out
 
 
+def canary(model, step: Stepper, cache, start: int, dtype: str) -> dict[str, Any]:
+    """The timed step (graph replay, Triton step kernels, fused_decode) against the torch
+    reference step (models/reference_step.py) at position `start`, from the same cache: the
+    recurrent states are restored between the two and after, and each step writes the same K/V
+    slot. Raises InvalidOutput past the prefill canary's tolerance. One eager step: cheap."""
+    import torch
+
+    from harness.errors import InvalidOutput
+    from models.cache import SSMState
+    from models.reference_step import has_fast_step, torch_step_path
+
+    if not has_fast_step(model):
+        return {"skipped": "no fast step path: the model steps on torch ops only"}
+    live = [t for c in cache.layers if isinstance(c, SSMState) for t in (c.conv, c.ssm)]
+    kept = [t.clone() for t in live]
+
+    def rewind():
+        for t, k in zip(live, kept, strict=True):
+            t.copy_(k)
+        cache.pos.fill_(start)
+
+    rewind()
+    fast = step().float().clone()
+    rewind()
+    with torch.inference_mode(), torch_step_path(model):
+        ref = model.step(step.ids, cache).float()
+    rewind()
+    err = ((fast - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+    tol = mb.CANARY_TOLERANCE[dtype]
+    if not err <= tol:  # NaN fails too
+        raise InvalidOutput(
+            f"canary: the decode step's logits differ from the torch reference step's by "
+            f"{err:.3g} (relative) > {tol:g} at position {start}: {model.kernel_backends()}"
+        )
+    return {"rel_err": err, "tolerance": tol, "passed": True, "reference": "torch step"}
+
+
 def run(point: Point) -> dict[str, Any]:
     from harness.energy import EnergyMeter
     from harness.memory import PeakMemory
@@ -150,6 +188,8 @@ def run(point: Point) -> dict[str, Any]:
         samples = time_tokens(
             step, cache, point.context, gen, timing, point.param("min_samples"), point.device
         )
+    # after the timing (its clones stay out of the peak) and before any number is reported
+    checked = canary(bench.model, step, cache, point.context, point.dtype)
     summary = samples.summary()
     seconds = summary["median"] / 1e3
     step_bytes = bench.cost.decode_bytes(point.batch, point.context + gen // 2, point.dtype)
@@ -173,6 +213,7 @@ def run(point: Point) -> dict[str, Any]:
             "energy": energy.result(point.batch * (1 + len(samples.samples_ms))),
             "energy_null_reason": energy.null_reason or None,
             "stopped_by": samples.stopped_by,
+            "canary": checked,
         },
         "samples": {"time_ms": samples.samples_ms},
         "cold": {"time_ms": samples.cold_ms, "setup_s": setup_s},

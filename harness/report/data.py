@@ -52,6 +52,7 @@ COLUMNS = [
     "energy_jpt",
     "rel_err",
     "best_batch",
+    "batch_capped",
     "max_context",
     "first_failure",
     "frontier_limit",
@@ -93,6 +94,15 @@ class Run:
             return int(self.env["device_memory_bytes"])
         col = self.df.get("device_memory_bytes")
         return None if col is None or col.dropna().empty else int(col.dropna().iloc[0])
+
+
+def _batch_capped(m: dict) -> bool | None:
+    """A throughput search whose every batch ran stopped at its own largest batch: the batch
+    that fits, and its tokens/s, are lower bounds, not the search's answer."""
+    steps = m.get("search")
+    if not isinstance(steps, list) or not steps:
+        return None
+    return all(isinstance(x, dict) and x.get("status") == "ok" for x in steps)
 
 
 def member_runs(folder: Path) -> list[Path]:
@@ -207,6 +217,7 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         "energy_jpt": _num(_get(m, "energy", "joules_per_token")),
         "rel_err": _num(m.get("rel_err")) if "rel_err" in m else _num(_get(m, "canary", "rel_err")),
         "best_batch": _num(m.get("batch")) if p.get("suite") == "throughput" else None,
+        "batch_capped": _batch_capped(m) if p.get("suite") == "throughput" else None,
         "max_context": _num(m.get("max_context")),
         "first_failure": _num(m.get("first_failure")),
         "frontier_limit": m.get("limited_by") if isinstance(m.get("limited_by"), str) else None,

@@ -37,6 +37,7 @@ ROW_KEYS = (
     "p90_ms",
     "p99_ms",
     "samples",
+    "batch_capped",  # throughput: a bound, not a value (ledger ratios)
 )
 
 
@@ -79,6 +80,12 @@ class Facts:
                 mask &= df[k].to_numpy() == v
             self._rows[key] = df[mask] if conds else df
         return self._rows[key]
+
+    def suite_reach(self, model: str, phase: str, size, batch, dtype) -> float:
+        """The longest context the phase's own suite (prefill or decode) ran for this model: a
+        frontier search cut by its time limit can stop below a length that suite measured."""
+        rows = self.rows(phase, model=model, size=size, batch=batch, dtype=dtype)
+        return float(rows["context"].max()) if len(rows) else float("nan")
 
     def groups(self, suite: str) -> list[tuple[str, int, str]]:
         """(size, batch, dtype) of every group with an ok point in `suite`, ordered."""
@@ -227,6 +234,16 @@ def fmt_ratio(r: float) -> str:
 def geo(values) -> float:
     v = [x for x in values if x and x > 0]
     return math.exp(sum(math.log(x) for x in v) / len(v)) if v else float("nan")
+
+
+def flag(v) -> bool:
+    """A yes/no column's value: None and NaN (a record without it) read as no."""
+    return v is not None and v == v and bool(v)
+
+
+def ran_beyond_search(mx: float, reach: float, time_limited: bool) -> bool:
+    """A time-limited search's largest length is not the frontier when the suite ran longer."""
+    return time_limited and reach == reach and (mx != mx or reach > mx)
 
 
 def frontier_end(first_failure: float, time_limited: bool) -> str:

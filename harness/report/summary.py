@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness.report import anchors, arch
 from harness.report.data import FAILED
-from harness.report.facts import Facts, fmt_len, fmt_ms, frontier_end
+from harness.report.facts import Facts, flag, fmt_len, fmt_ms, frontier_end, ran_beyond_search
 from harness.units import format_bytes
 
 
@@ -137,13 +137,24 @@ def failures(facts: Facts) -> list[Sentence]:
     ):
         part = part[part["max_context"].notna()].sort_values(["max_context", "model"])
         limits = part["frontier_limit"]
-        items = [
-            f"{_the(m)} up to {fmt_len(mx)}"
-            + (f" ({frontier_end(ff, lim == 'time')})" if present(ff) else "")
-            for m, mx, ff, lim in zip(
-                part["model"], part["max_context"], part["first_failure"], limits, strict=True
+        items = []
+        for m, mx, ff, lim in zip(
+            part["model"], part["max_context"], part["first_failure"], limits, strict=True
+        ):
+            reach = facts.suite_reach(m, phase, size, batch, dtype)
+            if ran_beyond_search(mx, reach, lim == "time"):
+                items.append(
+                    f"{_the(m)} up to {fmt_len(reach)} (the {phase} suite's point; the search, "
+                    f"cut by its time limit, stopped at {fmt_len(mx)})"
+                )
+                continue
+            # no failure and no time limit: the search stopped at its own largest length
+            end = (
+                f" ({frontier_end(ff, lim == 'time')})"
+                if present(ff)
+                else " (the search's maximum)"
             )
-        ]
+            items.append(f"{_the(m)} up to {fmt_len(mx)}{end}")
         if items:
             out.append(
                 Sentence(
@@ -191,8 +202,15 @@ def throughput(facts: Facts) -> list[Sentence]:
     for (size, dtype, L), part in rows.groupby(["size", "dtype", "context"], sort=True):
         part = part.sort_values("tokens_per_s", ascending=False)
         items = ", ".join(
-            f"{arch.name(m)} batch {int(b)} ({t:,.0f} tokens/s)"
-            for m, b, t in zip(part["model"], part["best_batch"], part["tokens_per_s"], strict=True)
+            f"{arch.name(m)} batch {'≥' if flag(c) else ''}{int(b)} ({t:,.0f} tokens/s"
+            + (", the search's largest batch)" if flag(c) else ")")
+            for m, b, t, c in zip(
+                part["model"],
+                part["best_batch"],
+                part["tokens_per_s"],
+                part["batch_capped"],
+                strict=True,
+            )
         )
         out.append(
             Sentence(

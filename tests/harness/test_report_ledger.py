@@ -223,9 +223,9 @@ def test_every_shipped_claim_evaluates_on_a_full_run_without_a_ledger_error():
     assert by["vram-7b-128k"] == ledger.UNTESTABLE  # no 7B points
 
 
-def test_p99_claim_uses_the_tail_of_the_raw_samples():
+def _p99_records(mamba2_spikes: float):
     b = synth.Builder(0)
-    for model, spikes in (("transformer", 0.0), ("mamba2", 3.0)):
+    for model, spikes in (("transformer", 0.0), ("mamba2", mamba2_spikes)):
         rng = b.rng
         for L in (4 * K, 64 * K):
             s = list(4.0 * (1 + 0.01 * rng.standard_normal(1000)))
@@ -239,9 +239,19 @@ def test_p99_claim_uses_the_tail_of_the_raw_samples():
                 time_samples=s,
                 metrics={"time_ms": float(sorted(s)[499]), "time": {"count": 1000}},
             )
-    v = verdict_of("p99-spikes", b.records)
+    return b.records
+
+
+def test_p99_claim_uses_the_tail_of_the_raw_samples():
+    v = verdict_of("p99-spikes", _p99_records(3.0))
     assert v.verdict == ledger.SUPPORTED and len(v.checks) == 2
     assert all(c.obs.estimate.lo > 2.0 for c in v.checks)  # p99/p50 ~ 4 vs ~ 1.02
+
+
+def test_p99_claim_is_contradicted_when_neither_model_spikes():
+    """Equal tails differ by ~0 with an interval around zero: that is no spike, not a tie."""
+    v = verdict_of("p99-spikes", _p99_records(0.0))
+    assert v.verdict == ledger.CONTRADICTED, [c.obs.estimate for c in v.checks]
 
 
 def test_o1_state_claim_is_judged_on_ssm_latency_and_memory_not_transformer_latency():
@@ -284,3 +294,59 @@ def test_kv_70b_claim_reads_available_memory_both_ways():
         assert [c.outcome for c in v.checks] == [judge.FAIL, judge.PASS]
     huge = ledger.evaluate_claim(facts_of([], memory=400e9), claim_)
     assert huge.verdict == ledger.CONTRADICTED
+
+
+def test_frontier_sentence_names_a_suite_point_past_a_time_limited_search():
+    """The Transformer's prefill search stopped at 512K (the 1M probe was predicted past its time
+    limit) while the prefill suite ran 1M: the summary must not say it runs only up to 512K."""
+    from harness.report import summary
+
+    b = synth.Builder(0)
+    b.add("prefill", "transformer", 1024 * synth.K, metrics={"time_ms": 2e5})
+    for model, mx, ff, limit in (
+        ("transformer", 512 * synth.K, 1024 * synth.K, "time"),
+        ("mamba2", 4096 * synth.K, None, None),
+    ):
+        b.add(
+            "frontier",
+            model,
+            64 * synth.K,
+            params={"phase": "prefill"},
+            metrics={
+                "max_context": mx,
+                "first_failure": ff,
+                "limited_by": limit,
+                "phase": "prefill",
+            },
+        )
+    text = " ".join(s.text for s in summary.failures(facts_of(b.records)))
+    assert "the Transformer up to 1M (the prefill suite's point" in text, text
+    assert "stopped at 512K" in text and "Mamba-2 up to 4M (the search's maximum)" in text
+
+
+def test_a_throughput_at_the_searchs_largest_batch_is_a_lower_bound():
+    """Mamba-1 ran every batch up to the search's cap: its tokens/s (and its ratio over the
+    Transformer's) is only a lower bound, so 3.2x does not contradict a claimed 4-5x; 40x does."""
+
+    def records(mamba1_tok_s):
+        b = synth.Builder(0)
+        for model, best, tok_s, capped in (
+            ("transformer", 704, 1000.0, False),
+            ("mamba1", 1024, mamba1_tok_s, True),
+        ):
+            steps = [{"batch": 2**k, "status": "ok"} for k in range(11) if 2**k <= best]
+            steps += [] if capped else [{"batch": best + 32, "status": "oom"}]
+            for L in (4 * synth.K, 64 * synth.K):
+                b.add(
+                    "throughput",
+                    model,
+                    L,
+                    metrics={"batch": best, "tokens_per_s": tok_s, "search": steps},
+                )
+        return b.records
+
+    low = verdict_of("mamba1-5x-throughput", records(3200.0))
+    assert low.verdict == ledger.INCONCLUSIVE, [c.obs.estimate for c in low.checks]
+    assert all(c.obs.estimate.bound == ">" for c in low.checks)
+    high = verdict_of("mamba1-5x-throughput", records(40000.0))
+    assert high.verdict == ledger.CONTRADICTED  # at least 40x: outside 4-5x whatever the cap

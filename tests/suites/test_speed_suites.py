@@ -264,3 +264,43 @@ def test_a_compiled_step_does_not_claim_the_fused_kernels():
 
     assert decode.ran_backends(Model(), compiled=True)["decode_fused"] == "off: compiled step"
     assert decode.ran_backends(Model(), compiled=False)["decode_fused"] == "triton"
+
+
+@pytest.mark.parametrize("model", ["transformer", "mamba2", "mamba1", "hybrid_1_7"])
+def test_decode_canary_passes_and_leaves_the_cache_as_it_found_it(model):
+    import models
+    from models.cache import SSMState
+
+    torch.manual_seed(0)
+    m = models.create(model, **{**TINY, "n_layer": 4}).eval()
+    cache = m.allocate_cache(1, 32)
+    with torch.inference_mode():
+        m.prefill(torch.randint(0, 256, (1, 12)), cache)
+    states = [t.clone() for c in cache.layers if isinstance(c, SSMState) for t in (c.conv, c.ssm)]
+    step = decode.Stepper(m, cache, torch.randint(0, 256, (1, 1)), graphs=False)
+    out = decode.canary(m, step, cache, 12, "float32")
+    assert out["passed"] and out["rel_err"] < 1e-5  # CPU: the same torch path twice
+    after = [t for c in cache.layers if isinstance(c, SSMState) for t in (c.conv, c.ssm)]
+    assert all(torch.equal(a, b) for a, b in zip(states, after, strict=True))
+    assert int(cache.pos) == 12
+
+
+def off_ssd_step(*args, **kwargs):
+    """A planted decode step that is 10% off (the chunked scan stays right)."""
+    return 1.1 * kernels.get("ssd_step", "torch")(*args, **kwargs)
+
+
+def test_planted_wrong_step_kernel_makes_the_decode_point_invalid(monkeypatch):
+    monkeypatch.setitem(kernels.REGISTRY["ssd"], "planted", kernels.REGISTRY["ssd"]["torch"])
+    monkeypatch.setitem(kernels.REGISTRY["ssd_step"], "planted", f"{__name__}:off_ssd_step")
+    planted = freeze({"attention": "math", "ssm": "planted", "conv": "torch"})
+    with pytest.raises(InvalidOutput, match="canary: the decode step"):
+        decode.run(_point("decode", "mamba2", 64, backends=planted, gen_tokens=4,
+                          cuda_graphs=False, min_samples=4))  # fmt: skip
+
+
+def test_decode_record_carries_its_canary():
+    out = decode.run(
+        _point("decode", "hybrid_1_7", 64, gen_tokens=4, cuda_graphs=False, min_samples=4)
+    )
+    assert out["metrics"]["canary"]["passed"] and out["metrics"]["canary"]["rel_err"] < 1e-4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from harness.report import anchors, arch
-from harness.report.facts import Facts, fmt_len, frontier_end
+from harness.report.facts import Facts, fmt_len, frontier_end, ran_beyond_search
 from harness.report.figures import base
 from harness.units import format_bytes
 
@@ -134,18 +134,36 @@ def frontier(facts: Facts) -> list[base.Figure]:
             mx, ff = r["max_context"], r["first_failure"]
             fails = ff == ff and bool(ff)
             timed = r.get("frontier_limit") == "time"  # the next probe was not run: a time limit
+            reach = facts.suite_reach(r["model"], r["phase"], size, batch, dtype)
+            if ran_beyond_search(mx, reach, timed):  # hatched: ran in its suite, not searched
+                start = mx if mx == mx else 0
+                ax.barh(
+                    y, reach - start, left=start, color=colour, alpha=0.35, height=0.6, hatch="//"
+                )
+                ax.text(
+                    reach * 1.1,
+                    y,
+                    f"  {fmt_len(reach)} ({r['phase']} suite)",
+                    va="center",
+                    fontsize=7,
+                )
+                fails = False
             if mx == mx and mx:
                 ax.barh(y, mx, color=colour, alpha=0.8, height=0.6)
                 end = "time limit" if timed else frontier_end(ff, False)  # short: fits the axes
-                label = f"  {fmt_len(mx)}" + (f" ({end})" if fails else "")
-                ax.text(max(mx, ff if fails else 0) * 1.1, y, label, va="center", fontsize=7)
+                label = f"  {fmt_len(mx)}" + (f" ({end})" if fails else " (search max)")
+                if not ran_beyond_search(mx, reach, timed):
+                    ax.text(max(mx, ff if fails else 0) * 1.1, y, label, va="center", fontsize=7)
             if fails:
                 ax.plot([ff], [y], "|" if timed else "X", color="black", ms=8 if timed else 6)
-        ax.set_xlim(512, 2**25)  # room for the labels right of the bars
+        ax.set_xlim(512, 2**28)  # room for the labels right of the bars
         ax.set_yticks(range(len(labels)))
         ax.set_yticklabels(labels)
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("context length (tokens): bar = ran, X = first failure, | = time limit")
+        ax.set_xlabel(
+            "context length (tokens): bar = ran, X = first failure, | = time limit,\n"
+            "hatched = ran in its own suite past a time-limited search"
+        )
         ax.minorticks_off()
         ticks = [2**k for k in range(10, 24, 2)]
         ax.set_xticks(ticks)

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness.report import anchors, arch, stats
 from harness.report.crossovers import pair
-from harness.report.facts import Facts, fmt_len
+from harness.report.facts import Facts, flag, fmt_len
 from harness.units import UnitError, parse_length
 
 FIGURE_KIND = {
@@ -198,6 +198,16 @@ def _num_den(facts: Facts, spec: dict, res: Result):
             res.missing.append(f"{_gtext(g)}: no {missing} in {spec['suite']}")
 
 
+def _capped_bound(est: stats.Estimate, num_capped: bool, den_capped: bool) -> stats.Estimate:
+    """A throughput at the search's largest batch is a lower bound (more might fit): the ratio
+    is then at least its low end (numerator) or at most its high end (denominator)."""
+    if num_capped:
+        return stats.Estimate(est.lo, est.lo, est.lo, ">")
+    if den_capped:
+        return stats.Estimate(est.hi, est.hi, est.hi, "<")
+    return est
+
+
 def ratio(facts: Facts, spec: dict) -> Result:
     res, metric = Result(), _metric(spec)
     text = METRIC_TEXT.get(metric, metric)
@@ -215,9 +225,20 @@ def ratio(facts: Facts, spec: dict) -> Result:
                     )
                     anchor = _anchor(facts, spec, g, a)
                     ra, rb = facts.at(sa, L, metric), facts.at(sb, L, metric)
-                    if ra and rb:
-                        est = facts.ratio(ra[0], rb[0], metric)
+                    capped = [bool(r) and flag(r[0].get("batch_capped")) for r in (ra, rb)]
+                    if ra and rb and all(capped):
+                        res.missing.append(
+                            f"{_gtext(g)} at {fmt_len(L)}: {la} and {lb} both ran the search's "
+                            "largest batch (each a lower bound)"
+                        )
+                    elif ra and rb:
+                        est = _capped_bound(facts.ratio(ra[0], rb[0], metric), *capped)
                         notes = list(dict.fromkeys(x for x in (ra[1], rb[1]) if x))
+                        notes += [
+                            f"{n} ran the search's largest batch: its tokens/s is a lower bound"
+                            for n, c in ((la, capped[0]), (lb, capped[1]))
+                            if c
+                        ]
                         note = "; ".join(notes) + (" (both)" if ra[1] and rb[1] else "")
                         res.obs.append(
                             Obs(
