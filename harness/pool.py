@@ -73,16 +73,24 @@ FLOPS = {"cuda": 400e12, "cpu": 5e10}
 BYTES_PER_S = {"cuda": 2.0e12, "cpu": 1e10}
 
 
-def _timing(point: Point) -> Any:
+def point_timing(point: Point) -> Any:
     from harness.timing import TimingConfig
 
     return TimingConfig.from_pairs(point.timing) if point.timing else TimingConfig()
 
 
+def one_prefill_seconds(point: Point) -> float:
+    """One prefill call of the point's prompt, from the cost model's FLOPs."""
+    from suites.modelbench import model_config
+
+    flops = model_config(point).cost().prefill_flops(point.batch, point.context)
+    return flops / FLOPS.get(point.device, FLOPS["cpu"])
+
+
 def _timed(point: Point, call_s: float, min_calls: int | None = None) -> float:
     """time_fn's loop: cold + warmup calls (none after a cold call slower than a quarter of the
     cap), then until min count and min time, capped."""
-    t = _timing(point)
+    t = point_timing(point)
     reps = max(min_calls or 0, t.min_reps) * call_s
     warmup = 0 if call_s > t.max_time_s / 4 else t.warmup
     return (1 + warmup) * call_s + min(max(reps, t.min_time_s), max(t.max_time_s, call_s))
@@ -93,7 +101,7 @@ def _model_seconds(point: Point) -> float:
 
     cfg = model_config(point)
     cost, dev = cfg.cost(), point.device
-    prefill = cost.prefill_flops(point.batch, point.context) / FLOPS.get(dev, FLOPS["cpu"])
+    prefill = one_prefill_seconds(point)
     step = max(
         cost.decode_flops(point.batch, point.context) / FLOPS.get(dev, FLOPS["cpu"]),
         cost.decode_bytes(point.batch, point.context, point.dtype)
@@ -103,7 +111,10 @@ def _model_seconds(point: Point) -> float:
     if point.suite == "prefill":
         # the canary prefills L - 1 tokens again, unless the cache rewinds (attention only)
         recurrent = any(letter in "MS" for letter in cfg.pattern)
-        return _timed(point, prefill) + (prefill if point.param("canary") and recurrent else 0.0)
+        canary = prefill if point.param("canary") and recurrent else 0.0
+        if point.param("cold_prompt"):  # a short cold start, then one timed call of L
+            return prefill + canary
+        return _timed(point, prefill) + canary
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
     if point.suite == "memory":  # a decode phase fills its cache with random values: no prefill

@@ -55,6 +55,13 @@ class Mamba1(nn.Module):
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return F.linear(dt, self.dt_proj.weight), B, C
 
+    def pretune(self, batch: int, seqlen: int) -> None:
+        """Run the conv once at [batch, seqlen] (random input): its Triton autotuning is keyed by
+        the length, and the prefill suite keeps tuning out of a timed call."""
+        w = self.conv_weight
+        x = torch.randn(batch, seqlen, self.d_inner, device=w.device, dtype=w.dtype)
+        self.conv(x, w, self.conv_bias, activation="silu")
+
     def forward(self, h: torch.Tensor, cache=None, **_) -> torch.Tensor:
         """h [B, T, d_model] -> [B, T, d_model]. With a cache (SSMState), its conv and SSM states
         are set to the states after the last token."""

@@ -304,3 +304,92 @@ def test_decode_record_carries_its_canary():
         _point("decode", "hybrid_1_7", 64, gen_tokens=4, cuda_graphs=False, min_samples=4)
     )
     assert out["metrics"]["canary"]["passed"] and out["metrics"]["canary"]["rel_err"] < 1e-4
+
+
+class CallCountingMeter:
+    """An energy meter whose 'joules' are the model's prefill calls inside its region."""
+
+    calls = 0  # bumped by the wrapped prefill
+
+    def __init__(self, device):
+        self.null_reason, self.joules = "", None
+
+    def __enter__(self):
+        self.start = CallCountingMeter.calls
+        return self
+
+    def __exit__(self, *exc):
+        self.joules = float(CallCountingMeter.calls - self.start)
+
+    def result(self, tokens):
+        return {"joules": self.joules, "joules_per_token": self.joules / tokens, "tokens": tokens}
+
+
+@pytest.fixture
+def counting_meter(monkeypatch):
+    import harness.energy
+    from suites import modelbench
+
+    real_build = modelbench.build
+
+    def build(point):
+        bench = real_build(point)
+        prefill_fn = bench.model.prefill
+
+        def counted(*args, **kwargs):
+            CallCountingMeter.calls += 1
+            return prefill_fn(*args, **kwargs)
+
+        bench.model.prefill = counted
+        return bench
+
+    monkeypatch.setattr(modelbench, "build", build)
+    monkeypatch.setattr(harness.energy, "EnergyMeter", CallCountingMeter)
+
+
+@pytest.mark.parametrize("cold_prompt", [None, 16])
+def test_prefill_energy_per_token_counts_the_calls_in_its_region(counting_meter, cold_prompt):
+    """One joule per call: joules per token must be exactly 1 / (batch x context), whichever
+    way the point is timed (it was off by one call: half the truth for a 1M prompt)."""
+    params = {"cold_prompt": cold_prompt} if cold_prompt else {}
+    m = prefill.run(_point("prefill", "transformer", 64, canary=True, **params))["metrics"]
+    assert m["energy"]["joules"] >= 1
+    assert m["energy"]["joules_per_token"] == pytest.approx(1 / 64)
+
+
+def test_long_prompt_takes_its_cold_start_on_a_short_one(monkeypatch):
+    import models.mamba2
+
+    tuned = []
+    monkeypatch.setattr(models.mamba2.Mamba2, "pretune", lambda self, b, t: tuned.append((b, t)))
+    out = prefill.run(_point("prefill", "hybrid_1_7", 64, canary=True, cold_prompt=16))
+    assert out["cold"]["prompt_tokens"] == 16 and out["cold"]["warmup_calls"] == 0
+    assert len(out["samples"]["time_ms"]) == 1 and out["metrics"]["stopped_by"] == "max_time"
+    assert out["metrics"]["canary"]["passed"]  # the timed call's output is what it checks
+    assert tuned == [(1, 64)]  # once per mixer type, at the prompt's length
+
+
+def test_only_points_predicted_past_the_timing_cap_get_a_short_cold_start():
+    from harness.pool import expected_seconds
+
+    long, short = (
+        _point("prefill", m, L, canary=True, overrides={}) for m, L in (("transformer", 65536),
+                                                                        ("transformer", 64))
+    )  # fmt: skip
+    assert prefill.short_cold_start(short, 8192) is short  # identity (and records) kept
+    marked = prefill.short_cold_start(long, 8192)
+    assert marked.param("cold_prompt") == 8192 and marked.hash != long.hash
+    assert prefill.short_cold_start(long, None) is long
+    odd = replace(long, context=65536 + 5)
+    assert prefill.short_cold_start(odd, 8192).param("cold_prompt") % 16 == 5  # Triton's % 16
+    assert expected_seconds(marked) < expected_seconds(long) * 0.7  # one call of L, not two
+
+
+def test_mamba_pretune_runs_the_conv_at_the_length():
+    import models
+
+    calls = []
+    m = models.create("mamba2", **TINY)
+    m.layers[0].mixer.conv = lambda x, *a, **k: calls.append(tuple(x.shape))
+    m.layers[0].mixer.pretune(2, 100)
+    assert calls == [(2, 100, m.layers[0].mixer.conv_dim)]
