@@ -58,7 +58,8 @@ def short_cold_start(point: Point, cold_prompt: int | None) -> Point:
         return point
     if one_prefill_seconds(point) <= point_timing(point).max_time_s:
         return point
-    # Triton specialises integer arguments on divisibility by 16: keep the prompt's
+    # Triton specialises integer arguments on divisibility by 16: the short prompt keeps the
+    # long one's remainder, so the timed call reuses the kernels the cold start compiled
     n = cold_prompt - cold_prompt % 16 + point.context % 16
     return replace(point, params=freeze({**dict(point.params), "cold_prompt": n}))
 
