@@ -5,7 +5,7 @@ per (size, batch, dtype) group."""
 from __future__ import annotations
 
 from harness.report import anchors, arch
-from harness.report.facts import Facts
+from harness.report.facts import Facts, flag
 from harness.report.figures import base
 
 
@@ -236,13 +236,20 @@ def throughput(facts: Facts) -> list[base.Figure]:
                 )
             for _, r in thr[thr["model"] == model].iterrows():
                 if r["status"] == "ok" and r["best_batch"]:
+                    capped = flag(r["batch_capped"])  # every batch ran: more may fit
                     ax.plot(
                         [r["best_batch"]],
                         [r["tokens_per_s"]],
                         "*",
                         ms=10,
                         color=colour,
-                        label=f"{arch.name(model)} largest batch that fits",
+                        mfc="none" if capped else colour,
+                        label=f"{arch.name(model)} "
+                        + (
+                            "search's largest batch (more may fit)"
+                            if capped
+                            else "largest batch that fits"
+                        ),
                     )
                 search = (facts.run.records.get(r["hash"], {}).get("metrics") or {}).get(
                     "search"
@@ -273,7 +280,8 @@ def throughput(facts: Facts) -> list[base.Figure]:
                 axes,
                 anchors.figure("throughput", size, None, dtype, f"L{context}"),
                 f"Decode tokens/s vs batch · {size} {dtype} at {fmt_len(context)} context",
-                "Stars: the largest batch the throughput search found to fit; marks at the top: "
+                "Stars: the largest batch the throughput search found to fit (hollow: the "
+                "search's own largest batch, which ran: more may fit); marks at the top: "
                 "batches that ran out of memory.",
             )
         )
