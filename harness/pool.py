@@ -112,7 +112,9 @@ def _model_seconds(point: Point) -> float:
         # the canary prefills L - 1 tokens again, unless the cache rewinds (attention only)
         recurrent = any(letter in "MS" for letter in cfg.pattern)
         canary = prefill if point.param("canary") and recurrent else 0.0
-        if point.param("cold_prompt"):  # a short cold start, then one timed call of L
+        from suites.prefill import cold_prompt_for
+
+        if cold_prompt_for(point):  # a short cold start, then one timed call of L
             return prefill + canary
         return _timed(point, prefill) + canary
     if point.suite == "decode":

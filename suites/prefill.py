@@ -8,13 +8,14 @@ beside the cost model's prediction; energy per prompt token; and the long-contex
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from harness.point import Point
 from suites import modelbench as mb
 
 USES_MODELS = True
+COLD_PROMPT = 8192  # tokens; see PrefillConfig.cold_prompt
 
 
 @dataclass
@@ -23,10 +24,12 @@ class PrefillConfig:
     context: list[Any] | None = None  # null: the sweep's lengths
     # A prompt whose one call the cost model puts past the timing cap (timing.max_time_s: it gets
     # one timed call anyway) takes its cold start (JIT, autotune, cuDNN plans) on a prompt of
-    # this many tokens, and the kernels tuned per length (Mamba's conv) are tuned at L off the
-    # clock: one forward of L for the sample instead of two (the Transformer's 1M prefill is
-    # 214 s a forward on an H200). null: every cold start at L.
-    cold_prompt: int | None = 8192
+    # this many tokens, and the kernels tuned per length (Mamba's conv and scan) are tuned at L
+    # off the clock: one forward of L for the sample instead of two (the Transformer's 1M
+    # prefill is 214 s a forward on an H200). null: every cold start at L. Decided in the
+    # worker, recorded as the record's cold.prompt_tokens; the point carries the setting only
+    # when it is not the default, so a change of the cost model never changes a point's identity.
+    cold_prompt: int | None = COLD_PROMPT
 
 
 CONFIG = PrefillConfig
@@ -44,24 +47,25 @@ def expand(ctx) -> list[Point]:
             f"suite.prefill.cold_prompt: {cfg.cold_prompt!r}; give a token count >= 16, or null "
             "to take every cold start at the prompt's own length"
         )
-    points = mb.model_points(ctx, "prefill", {"canary": cfg.canary}, contexts=own)
-    return [short_cold_start(p, cfg.cold_prompt) for p in points]
+    params = {"canary": cfg.canary}
+    if cfg.cold_prompt != COLD_PROMPT:  # the default is not named: earlier records stay valid
+        params["cold_prompt"] = cfg.cold_prompt
+    return mb.model_points(ctx, "prefill", params, contexts=own)
 
 
-def short_cold_start(point: Point, cold_prompt: int | None) -> Point:
-    """The point with `cold_prompt` set where one call is predicted past the timing cap. Only
-    those points carry it: the others keep their identity (and their records)."""
-    from harness.point import freeze
+def cold_prompt_for(point: Point) -> int | None:
+    """The short prompt's length where the point's one call is predicted past the timing cap
+    (see PrefillConfig.cold_prompt), else None: the cold start runs at L."""
     from harness.pool import one_prefill_seconds, point_timing
 
-    if not cold_prompt or point.context <= cold_prompt:
-        return point
+    n = point.param("cold_prompt", COLD_PROMPT)
+    if not n or point.context <= n:
+        return None
     if one_prefill_seconds(point) <= point_timing(point).max_time_s:
-        return point
+        return None
     # Triton specialises integer arguments on divisibility by 16: the short prompt keeps the
-    # long one's remainder, so the timed call reuses the kernels the cold start compiled
-    n = cold_prompt - cold_prompt % 16 + point.context % 16
-    return replace(point, params=freeze({**dict(point.params), "cold_prompt": n}))
+    # long one's remainder, so the timed call reuses more of what the cold start compiled
+    return n - n % 16 + point.context % 16
 
 
 def preflight(point: Point, ctx) -> str | None:
@@ -91,7 +95,7 @@ def run(point: Point) -> dict[str, Any]:
         with torch.inference_mode():
             return bench.model.prefill(ids[:, :cold_prompt], cache)
 
-    cold_prompt = point.param("cold_prompt")
+    cold_prompt = cold_prompt_for(point)
     with PeakMemory(point.device) as mem:
         if cold_prompt:  # see PrefillConfig.cold_prompt
             first, samples, energy = one_timed_call(bench.model, short_prompt, ttft, point)

@@ -192,6 +192,8 @@ class Facts:
         x0, x1 = r0["context"], r1["context"]
         row = dict(r0)
         row[metric] = float(stats.loglog_interp(x0, x1, r0[metric], r1[metric], context))
+        # a bound on either side makes the interpolated value a bound too
+        row["batch_capped"] = flag(r0.get("batch_capped")) or flag(r1.get("batch_capped"))
         row["context"] = context
         row["hash"] = f"{r0['hash']}~{r1['hash']}@{context}"
         rep0, rep1 = self.reps(r0, metric), self.reps(r1, metric)

@@ -285,18 +285,63 @@ def test_decode_canary_passes_and_leaves_the_cache_as_it_found_it(model):
     assert int(cache.pos) == 12
 
 
-def off_ssd_step(*args, **kwargs):
-    """A planted decode step that is 10% off (the chunked scan stays right)."""
-    return 1.1 * kernels.get("ssd_step", "torch")(*args, **kwargs)
+def _off(op):
+    """A planted decode-step kernel for `op` that is 10% off (the prefill kernels stay right)."""
+    return lambda *args, **kwargs: 1.1 * kernels.get(op, "torch")(*args, **kwargs)
 
 
-def test_planted_wrong_step_kernel_makes_the_decode_point_invalid(monkeypatch):
-    monkeypatch.setitem(kernels.REGISTRY["ssd"], "planted", kernels.REGISTRY["ssd"]["torch"])
-    monkeypatch.setitem(kernels.REGISTRY["ssd_step"], "planted", f"{__name__}:off_ssd_step")
-    planted = freeze({"attention": "math", "ssm": "planted", "conv": "torch"})
+off_ssd_step, off_scan_step, off_conv_step = (
+    _off(op) for op in ("ssd_step", "selective_scan_step", "conv1d_step")
+)
+
+
+@pytest.mark.parametrize(
+    "model, family, planted_op",
+    [
+        ("mamba2", "ssm", "ssd_step"),
+        ("mamba1", "ssm", "selective_scan_step"),
+        ("mamba2", "conv", "conv1d_step"),
+    ],
+)
+def test_planted_wrong_step_kernel_makes_the_decode_point_invalid(
+    monkeypatch, model, family, planted_op
+):
+    fn = {"ssd_step": "off_ssd_step", "selective_scan_step": "off_scan_step",
+          "conv1d_step": "off_conv_step"}[planted_op]  # fmt: skip
+    for entries in kernels.REGISTRY.values():  # "planted": the torch kernels, but one
+        if "torch" in entries:
+            monkeypatch.setitem(entries, "planted", entries["torch"])
+    monkeypatch.setitem(kernels.REGISTRY[planted_op], "planted", f"{__name__}:{fn}")
+    backends = {"attention": "math", "ssm": "torch", "conv": "torch", family: "planted"}
     with pytest.raises(InvalidOutput, match="canary: the decode step"):
-        decode.run(_point("decode", "mamba2", 64, backends=planted, gen_tokens=4,
+        decode.run(_point("decode", model, 64, backends=freeze(backends), gen_tokens=4,
                           cuda_graphs=False, min_samples=4))  # fmt: skip
+
+
+def test_torch_step_path_swaps_every_fast_choice_and_puts_them_back():
+    import models
+    from models.reference_step import STEP_OPS, torch_step_path
+
+    for name in ("hybrid_1_7", "mamba1"):
+        m = models.create(name, **{**TINY, "n_layer": 8}, fused_decode=True)
+        mixers = [layer.mixer for layer in m.layers]
+        for mixer in mixers:  # stand-ins for the GPU's fast kernels
+            if hasattr(mixer, "decode"):
+                mixer.decode = "triton"
+            for attr in STEP_OPS:
+                if hasattr(mixer, attr):
+                    setattr(mixer, attr, object())
+        before = [dict(vars(x)) for x in mixers]
+        with torch_step_path(m):
+            assert m.cfg.fused_decode is False
+            for mixer in mixers:
+                assert getattr(mixer, "fused", False) is False
+                assert getattr(mixer, "decode", "matmul") == "matmul"
+                for attr, op in STEP_OPS.items():
+                    if hasattr(mixer, attr):
+                        assert getattr(mixer, attr) is kernels.get(op, "torch")
+        assert m.cfg.fused_decode is True
+        assert [dict(vars(x)) for x in mixers] == before
 
 
 def test_decode_record_carries_its_canary():
@@ -347,17 +392,30 @@ def counting_meter(monkeypatch):
     monkeypatch.setattr(harness.energy, "EnergyMeter", CallCountingMeter)
 
 
-@pytest.mark.parametrize("cold_prompt", [None, 16])
-def test_prefill_energy_per_token_counts_the_calls_in_its_region(counting_meter, cold_prompt):
+@pytest.fixture
+def slow_prompts(monkeypatch):
+    """The cost model puts every prefill call past the timing cap."""
+    import harness.pool
+
+    monkeypatch.setattr(harness.pool, "one_prefill_seconds", lambda point: 1e9)
+
+
+@pytest.mark.parametrize("short_cold_start", [False, True])
+def test_prefill_energy_per_token_counts_the_calls_in_its_region(
+    counting_meter, request, short_cold_start
+):
     """One joule per call: joules per token must be exactly 1 / (batch x context), whichever
     way the point is timed (it was off by one call: half the truth for a 1M prompt)."""
-    params = {"cold_prompt": cold_prompt} if cold_prompt else {}
-    m = prefill.run(_point("prefill", "transformer", 64, canary=True, **params))["metrics"]
+    if short_cold_start:
+        request.getfixturevalue("slow_prompts")
+    out = prefill.run(_point("prefill", "transformer", 64, canary=True, cold_prompt=16))
+    assert out["cold"]["prompt_tokens"] == (16 if short_cold_start else 64)
+    m = out["metrics"]
     assert m["energy"]["joules"] >= 1
     assert m["energy"]["joules_per_token"] == pytest.approx(1 / 64)
 
 
-def test_long_prompt_takes_its_cold_start_on_a_short_one(monkeypatch):
+def test_long_prompt_takes_its_cold_start_on_a_short_one(slow_prompts, monkeypatch):
     import models.mamba2
 
     tuned = []
@@ -369,20 +427,20 @@ def test_long_prompt_takes_its_cold_start_on_a_short_one(monkeypatch):
     assert tuned == [(1, 64)]  # once per mixer type, at the prompt's length
 
 
-def test_only_points_predicted_past_the_timing_cap_get_a_short_cold_start():
+def test_only_prompts_predicted_past_the_timing_cap_get_a_short_cold_start():
     from harness.pool import expected_seconds
 
     long, short = (
-        _point("prefill", m, L, canary=True, overrides={}) for m, L in (("transformer", 65536),
-                                                                        ("transformer", 64))
-    )  # fmt: skip
-    assert prefill.short_cold_start(short, 8192) is short  # identity (and records) kept
-    marked = prefill.short_cold_start(long, 8192)
-    assert marked.param("cold_prompt") == 8192 and marked.hash != long.hash
-    assert prefill.short_cold_start(long, None) is long
+        _point("prefill", "transformer", L, canary=True, overrides={}) for L in (65536, 64)
+    )
+    assert prefill.cold_prompt_for(short) is None
+    assert prefill.cold_prompt_for(long) == prefill.COLD_PROMPT  # the default, not named
+    assert "cold_prompt" not in dict(long.params)  # so the point's identity does not change
+    off = _point("prefill", "transformer", 65536, canary=True, overrides={}, cold_prompt=None)
+    assert prefill.cold_prompt_for(off) is None
     odd = replace(long, context=65536 + 5)
-    assert prefill.short_cold_start(odd, 8192).param("cold_prompt") % 16 == 5  # Triton's % 16
-    assert expected_seconds(marked) < expected_seconds(long) * 0.7  # one call of L, not two
+    assert prefill.cold_prompt_for(odd) % 16 == 5  # Triton's divisibility by 16 kept
+    assert expected_seconds(long) < expected_seconds(off) * 0.7  # one call of L, not two
 
 
 def test_mamba_pretune_runs_the_conv_at_the_length():
@@ -393,3 +451,15 @@ def test_mamba_pretune_runs_the_conv_at_the_length():
     m.layers[0].mixer.conv = lambda x, *a, **k: calls.append(tuple(x.shape))
     m.layers[0].mixer.pretune(2, 100)
     assert calls == [(2, 100, m.layers[0].mixer.conv_dim)]
+
+
+def test_mamba1_pretune_runs_the_conv_and_the_scan_at_the_length():
+    import models
+
+    m = models.create("mamba1", **TINY)
+    mixer, seen = m.layers[0].mixer, []
+    real_conv, real_scan = mixer.conv, mixer.scan
+    mixer.conv = lambda x, *a, **k: seen.append(("conv", x.shape[:2])) or real_conv(x, *a, **k)
+    mixer.scan = lambda u, *a, **k: seen.append(("scan", u.shape[:2])) or real_scan(u, *a, **k)
+    mixer.pretune(2, 40)
+    assert seen == [("conv", (2, 40)), ("scan", (2, 40))]

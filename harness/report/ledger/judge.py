@@ -83,8 +83,8 @@ def materially_above(margin: float) -> Callable[[object, Estimate], tuple[str, s
     two models without spikes differ by ~0 and every interval straddles the edge."""
 
     def judge(flag, e: Estimate) -> tuple[str, str]:
-        outcome, _ = above(margin)(flag, e)
-        return outcome, f"> {margin:g} (a difference a user would notice)"
+        outcome, want = above(margin)(flag, e)
+        return outcome, f"{want} (a difference a user would notice)"
 
     return judge
 

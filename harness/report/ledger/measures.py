@@ -200,11 +200,11 @@ def _num_den(facts: Facts, spec: dict, res: Result):
 
 def _capped_bound(est: stats.Estimate, num_capped: bool, den_capped: bool) -> stats.Estimate:
     """A throughput at the search's largest batch is a lower bound (more might fit): the ratio
-    is then at least its low end (numerator) or at most its high end (denominator)."""
+    of tokens/s is then at least its low end (numerator) or at most its high end (denominator)."""
     if num_capped:
-        return stats.Estimate(est.lo, est.lo, est.lo, ">")
+        return stats.Estimate(est.lo, est.lo, est.lo, ">", est.note)
     if den_capped:
-        return stats.Estimate(est.hi, est.hi, est.hi, "<")
+        return stats.Estimate(est.hi, est.hi, est.hi, "<", est.note)
     return est
 
 
@@ -225,7 +225,11 @@ def ratio(facts: Facts, spec: dict) -> Result:
                     )
                     anchor = _anchor(facts, spec, g, a)
                     ra, rb = facts.at(sa, L, metric), facts.at(sb, L, metric)
-                    capped = [bool(r) and flag(r[0].get("batch_capped")) for r in (ra, rb)]
+                    # only tokens/s grows with the batch: other metrics are what they are
+                    bounded = spec["suite"] == "throughput" and metric == "tokens_per_s"
+                    capped = [
+                        bounded and bool(r) and flag(r[0].get("batch_capped")) for r in (ra, rb)
+                    ]
                     if ra and rb and all(capped):
                         res.missing.append(
                             f"{_gtext(g)} at {fmt_len(L)}: {la} and {lb} both ran the search's "
