@@ -114,7 +114,7 @@ def _model_seconds(point: Point) -> float:
         canary = prefill if point.param("canary") and recurrent else 0.0
         from suites.prefill import cold_prompt_for
 
-        if cold_prompt_for(point):  # a short cold start, then one timed call of L
+        if cold_prompt_for(point, prefill):  # a short cold start, then one timed call of L
             return prefill + canary
         return _timed(point, prefill) + canary
     if point.suite == "decode":

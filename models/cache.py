@@ -57,13 +57,16 @@ class Cache:
         self.pos.fill_(to)
         return True
 
+    def states(self) -> list[torch.Tensor]:
+        """The recurrent tensors (every SSM layer's conv and SSM state): what a step changes
+        besides one K/V slot and the position."""
+        return [t for c in self.layers if isinstance(c, SSMState) for t in (c.conv, c.ssm)]
+
     def reset(self) -> None:
         """Empty the cache (position 0). Stale K/V are masked by position; states are zeroed."""
         self.pos.zero_()
-        for c in self.layers:
-            if isinstance(c, SSMState):
-                c.conv.zero_()
-                c.ssm.zero_()
+        for t in self.states():
+            t.zero_()
 
 
 def _nbytes(t: torch.Tensor) -> int:

@@ -128,14 +128,22 @@ def canary(
     if not rewound:
         bench.model.prefill(ids[:, :-1], cache)
     stepped = bench.model.step(ids[:, -1:], cache).float()
-    err = ((full - stepped).norm() / stepped.norm().clamp_min(1e-30)).item()
-    tol = CANARY_TOLERANCE[point.dtype]
+    what = "last-token logits of the chunked prefill and the recurrent step"
+    checked = check_close(full, stepped, point.dtype, what, f"L={point.context}", bench.model)
+    return {**checked, "rewound": rewound}
+
+
+def check_close(out, ref, dtype: str, what: str, where: str, model) -> dict[str, Any]:
+    """A canary's verdict: `out` against `ref` by relative norm, within the dtype's tolerance;
+    raises InvalidOutput (naming `what`, `where` and the model's kernels) past it."""
+    err = ((out.float() - ref.float()).norm() / ref.float().norm().clamp_min(1e-30)).item()
+    tol = CANARY_TOLERANCE[dtype]
     if not err <= tol:  # NaN fails too
         raise InvalidOutput(
-            f"canary: last-token logits of the chunked prefill and the recurrent step differ by "
-            f"{err:.3g} (relative) > {tol:g} at L={point.context}: {bench.model.kernel_backends()}"
+            f"canary: {what} differ by {err:.3g} (relative) > {tol:g} at {where}: "
+            f"{model.kernel_backends()}"
         )
-    return {"rel_err": err, "tolerance": tol, "passed": True, "rewound": rewound}
+    return {"rel_err": err, "tolerance": tol, "passed": True}
 
 
 def device_name(device: str) -> str:

@@ -196,14 +196,23 @@ def memory(facts: Facts) -> list[Sentence]:
     return out
 
 
+def _batch_text(model: str, batch: float, tokens_per_s: float, capped: bool) -> str:
+    """One model's throughput search result; at the search's own largest batch, a lower bound."""
+    if capped:
+        return (
+            f"{arch.name(model)} batch ≥{int(batch)} ({tokens_per_s:,.0f} tokens/s, the search's "
+            "largest batch)"
+        )
+    return f"{arch.name(model)} batch {int(batch)} ({tokens_per_s:,.0f} tokens/s)"
+
+
 def throughput(facts: Facts) -> list[Sentence]:
     out = []
     rows = facts.rows("throughput")
     for (size, dtype, L), part in rows.groupby(["size", "dtype", "context"], sort=True):
         part = part.sort_values("tokens_per_s", ascending=False)
         items = ", ".join(
-            f"{arch.name(m)} batch {'≥' if flag(c) else ''}{int(b)} ({t:,.0f} tokens/s"
-            + (", the search's largest batch)" if flag(c) else ")")
+            _batch_text(m, b, t, flag(c))
             for m, b, t, c in zip(
                 part["model"],
                 part["best_batch"],

@@ -135,7 +135,8 @@ def frontier(facts: Facts) -> list[base.Figure]:
             fails = ff == ff and bool(ff)
             timed = r.get("frontier_limit") == "time"  # the next probe was not run: a time limit
             reach = facts.suite_reach(r["model"], r["phase"], size, batch, dtype)
-            if ran_beyond_search(mx, reach, timed):  # hatched: ran in its suite, not searched
+            beyond = ran_beyond_search(mx, reach, timed)
+            if beyond:  # hatched: ran in its suite, not searched
                 start = mx if mx == mx else 0
                 ax.barh(
                     y, reach - start, left=start, color=colour, alpha=0.35, height=0.6, hatch="//"
@@ -152,7 +153,7 @@ def frontier(facts: Facts) -> list[base.Figure]:
                 ax.barh(y, mx, color=colour, alpha=0.8, height=0.6)
                 end = "time limit" if timed else frontier_end(ff, False)  # short: fits the axes
                 label = f"  {fmt_len(mx)}" + (f" ({end})" if fails else " (search max)")
-                if not ran_beyond_search(mx, reach, timed):
+                if not beyond:
                     ax.text(max(mx, ff if fails else 0) * 1.1, y, label, va="center", fontsize=7)
             if fails:
                 ax.plot([ff], [y], "|" if timed else "X", color="black", ms=8 if timed else 6)

@@ -21,7 +21,8 @@ from harness.report.facts import Facts
 from harness.report.ledger import judge
 from harness.report.ledger.claims import Claim, ClaimSet, load
 from harness.report.ledger.custom import CUSTOM
-from harness.report.ledger.measures import MeasureError, Obs, measure
+from harness.report.ledger.measures import measure
+from harness.report.ledger.select import MeasureError, Obs
 from harness.report.ledger.shipped import NOTES, SPECS
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE = (

@@ -12,7 +12,7 @@ from harness.report.data import FAILED
 from harness.report.facts import Facts, fmt_len
 from harness.report.figures.quality import buckets
 from harness.report.ledger import judge
-from harness.report.ledger.measures import Obs
+from harness.report.ledger.select import Obs, group_text
 from harness.units import format_bytes
 
 M = 1024 * 1024
@@ -29,10 +29,6 @@ def _check(key, obs, outcome, want):
     from harness.report.ledger import Check
 
     return Check(key, obs, outcome, want)
-
-
-def _gtext(g) -> str:
-    return " ".join(x for x in (g[0], f"batch {g[1]}", g[2]) if x)
 
 
 def _groups(facts: Facts, suites, batch=None):
@@ -70,12 +66,12 @@ def choke_1m(facts: Facts, expect: dict):
         ]
         tr, sr = rows[rows["model"] == t], rows[rows["model"] == s]
         if sr.empty:
-            missing.append(f"{arch.name(s)} prefill/decode at ≥1M · {_gtext(g)}: not run")
+            missing.append(f"{arch.name(s)} prefill/decode at ≥1M · {group_text(g)}: not run")
         else:
             bad = sr[sr["status"] != "ok"]
             text = ", ".join(f"{p} {st}" for p, st in zip(sr["suite"], sr["status"], strict=True))
             obs = Obs(
-                f"{arch.name(s)} prefill + decode at ≥1M · {_gtext(g)}",
+                f"{arch.name(s)} prefill + decode at ≥1M · {group_text(g)}",
                 None,
                 anchors.figure("prefill", *g),
                 "status",
@@ -83,9 +79,9 @@ def choke_1m(facts: Facts, expect: dict):
             )
             checks.append(_check("ssm", obs, judge.FAIL if len(bad) else judge.PASS, "completes"))
         if tr.empty:
-            missing.append(f"{arch.name(t)} prefill/decode at ≥1M · {_gtext(g)}: not run")
+            missing.append(f"{arch.name(t)} prefill/decode at ≥1M · {group_text(g)}: not run")
             continue
-        label = f"{arch.name(t)} prefill + decode at ≥1M · {_gtext(g)}"
+        label = f"{arch.name(t)} prefill + decode at ≥1M · {group_text(g)}"
         failed = tr[tr["status"].isin(FAILED)]
         if not failed.empty:
             r = failed.iloc[0]
@@ -127,7 +123,7 @@ def p99_spikes(facts: Facts, expect: dict):
         where = dict(size=g[0], batch=g[1], dtype=g[2])
         t, s = facts.pick("transformer", "decode", **where), facts.pick("mamba2", "decode", **where)
         if not t or not s:
-            missing.append(f"{_gtext(g)}: needs a Transformer and Mamba-2 decode")
+            missing.append(f"{group_text(g)}: needs a Transformer and Mamba-2 decode")
             continue
         st, ss = facts.points("decode", t, **where), facts.points("decode", s, **where)
         for L in sorted(set(st) & set(ss)):
@@ -144,11 +140,10 @@ def p99_spikes(facts: Facts, expect: dict):
                     rows[1]["p99_ms"] / rows[1]["time_ms"] - rows[0]["p99_ms"] / rows[0]["time_ms"]
                 )
             else:
-                missing.append(f"{_gtext(g)} at {fmt_len(L)}: p99 needs ≥100 samples")
+                missing.append(f"{group_text(g)} at {fmt_len(L)}: p99 needs ≥100 samples")
                 continue
-            label = (
-                f"p99/p50 of {arch.name(s)} minus the Transformer's at {fmt_len(L)} · {_gtext(g)}"
-            )
+            at = f"{fmt_len(L)} · {group_text(g)}"
+            label = f"p99/p50 of {arch.name(s)} minus the Transformer's at {at}"
             outcome, want = judge.PREDICATES["ssm_p99_over_p50_greater_than_transformer"](True, est)
             checks.append(
                 _check(
