@@ -18,6 +18,7 @@
 #   checks   the llama step (with --host) on GPU 0; on GPU 1 meanwhile the compiled 1.3B decode at
 #            4K, the selective scan's training step with each backward and the SSD's three ways
 #   fused    the 1.3B Transformer's and Mamba-2's decode at 1K and 4K with and without fused_decode
+#   verify   decode plain and fused (canaries) for every model, short-cold-start prefills
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -123,6 +124,17 @@ fused)  # the decode step with fused_decode (kernels/norm, kernels/rope_step) an
     step fused "${FUSED_LIMIT:-240}" bash -c ".venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
         run.id=decode-plain && .venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
         +suite.model_overrides.fused_decode=true run.id=decode-fused" ;;
+verify)  # a change to the decode or prefill suites seen on the GPU: every model's decode at
+    # $VERIFY_CONTEXTS plain and with fused_decode (each point's canary checks the timed step
+    # against the torch step), then prefills whose cold start takes the short prompt
+    m="suite=standard suite.measure=[decode] sweep.context=${VERIFY_CONTEXTS:-[1k,4k,1m]} $R"
+    step verify_decode "${VERIFY_LIMIT:-240}" bash -c ".venv/bin/python -m harness $m \
+        run.id=verify-plain && .venv/bin/python -m harness $m \
+        +suite.model_overrides.fused_decode=true run.id=verify-fused"
+    p="suite=standard suite.measure=[prefill] $R"
+    step verify_prefill "${VERIFY_LIMIT:-240}" bash -c ".venv/bin/python -m harness $p \
+        models=[transformer] sweep.context=[256k] run.id=verify-prefill-t && .venv/bin/python \
+        -m harness $p models=[hybrid_1_7] sweep.context=[1m] run.id=verify-prefill-h" ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed
     # pytest's exit status decides (not its summary line: `-q -q` prints none, and a grep for
     # "N passed" once stopped a session after every test had passed)
@@ -185,7 +197,7 @@ example)  # one report over every run in $RUNS, figures also as PNG (the README 
     .venv/bin/python -m harness.report "$RUNS" --png "$out/figures" >"$OUT/example.log" 2>&1
     echo "example: rc=$?"; tail -3 "$OUT/example.log"
     tar czf "$OUT/run-example.tgz" "$out" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | testgpu | standard | queue | example)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | testgpu | standard | queue | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).
