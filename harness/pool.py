@@ -114,8 +114,9 @@ def _model_seconds(point: Point) -> float:
         canary = prefill if point.param("canary") and recurrent else 0.0
         from suites.prefill import cold_prompt_for
 
-        if cold_prompt_for(point, prefill):  # a short cold start, then one timed call of L
-            return prefill + canary
+        if cold_prompt_for(point, prefill):  # a short cold start, a layer of each kind at L
+            kinds = len(set(cfg.pattern))  # (Model.pretune), then one timed call of L
+            return prefill * (1 + kinds / len(cfg.pattern)) + canary
         return _timed(point, prefill) + canary
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))

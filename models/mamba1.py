@@ -55,23 +55,6 @@ class Mamba1(nn.Module):
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         return F.linear(dt, self.dt_proj.weight), B, C
 
-    def pretune(self, batch: int, seqlen: int) -> None:
-        """Run the conv and the selective scan once at [batch, seqlen] on random inputs, as the
-        prefill calls them: both autotune on keys that depend on the length (the scan's chunk
-        is picked from it), and the prefill suite keeps tuning out of a timed call."""
-        w = self.conv_weight
-
-        def rand(*shape):
-            return torch.randn(batch, seqlen, *shape, device=w.device, dtype=w.dtype)
-
-        x = self.conv(rand(self.d_inner), w, self.conv_bias, activation="silu")
-        A = -torch.exp(self.A_log.float())
-        N = self.d_state
-        dt, z = rand(self.d_inner), rand(self.d_inner)
-        bias = self.dt_proj.bias
-        self.scan(x, dt, A, rand(N), rand(N), D=self.D, z=z, delta_bias=bias, delta_softplus=True,
-                  return_last_state=True)  # fmt: skip
-
     def forward(self, h: torch.Tensor, cache=None, **_) -> torch.Tensor:
         """h [B, T, d_model] -> [B, T, d_model]. With a cache (SSMState), its conv and SSM states
         are set to the states after the last token."""

@@ -70,13 +70,6 @@ class Mamba2(nn.Module):
             C.unflatten(-1, (self.ngroups, self.d_state)),
         )
 
-    def pretune(self, batch: int, seqlen: int) -> None:
-        """Run the conv once at [batch, seqlen] (random input): its Triton autotuning is keyed by
-        the length, and the prefill suite keeps tuning out of a timed call."""
-        w = self.conv_weight
-        x = torch.randn(batch, seqlen, self.conv_dim, device=w.device, dtype=w.dtype)
-        self.conv(x, w, self.conv_bias, activation="silu")
-
     def forward(self, h: torch.Tensor, cache=None, **_) -> torch.Tensor:
         """h [B, T, d_model] -> [B, T, d_model]. With a cache (SSMState), its conv and SSM states
         are set to the states after the last token."""

@@ -24,11 +24,12 @@ class PrefillConfig:
     context: list[Any] | None = None  # null: the sweep's lengths
     # A prompt whose one call the cost model puts past the timing cap (timing.max_time_s: it gets
     # one timed call anyway) takes its cold start (JIT, autotune, cuDNN plans) on a prompt of
-    # this many tokens, and the kernels tuned per length (Mamba's conv and scan) are tuned at L
-    # off the clock: one forward of L for the sample instead of two (the Transformer's 1M
-    # prefill is 214 s a forward on an H200). null: every cold start at L. Decided in the
-    # worker, recorded as the record's cold.prompt_tokens; the point carries the setting only
-    # when it is not the default, so a change of the cost model never changes a point's identity.
+    # this many tokens, and one layer of each kind runs at L off the clock (Model.pretune: what
+    # is tuned or planned per length): one forward of L for the sample instead of two, plus a
+    # layer's worth (the Transformer's 1M prefill is 214 s a forward on an H200). null: every
+    # cold start at L. Decided in the worker, recorded as the record's cold.prompt_tokens; the
+    # point carries the setting only when it is not the default, so a change of the cost model
+    # never changes a point's identity.
     cold_prompt: int | None = COLD_PROMPT
 
 
@@ -148,28 +149,16 @@ def run(point: Point) -> dict[str, Any]:
 
 
 def one_timed_call(model, short_prompt, call, point: Point):
-    """PrefillConfig.cold_prompt's way: the cold start on the short prompt, the kernels tuned
-    per length tuned at L, then one call of L, timed, inside the energy region.
+    """PrefillConfig.cold_prompt's way: the cold start on the short prompt, the per-length work
+    done at L by one layer of each kind (Model.pretune; a model without one, transformers',
+    does it in the timed call), then one call of L, timed, inside the energy region.
     -> (its output, Samples, the energy meter)."""
     from harness.energy import EnergyMeter
     from harness.timing import Samples, cold_call
 
     _, cold_ms = cold_call(short_prompt, point.device)
-    pretune(model, point.batch, point.context)
+    if hasattr(model, "pretune"):
+        model.pretune(point.batch, point.context)
     with EnergyMeter(point.device) as energy:
         first, ms = cold_call(call, point.device)
     return first, Samples(cold_ms=cold_ms, samples_ms=[ms], stopped_by="max_time"), energy
-
-
-def pretune(model, batch: int, context: int) -> None:
-    """Run each kernel whose autotuning is keyed by the sequence length once at `context`, so
-    that the timed call does not tune: the layers' `pretune` (Mamba's causal conv1d)."""
-    import torch
-
-    seen = set()
-    with torch.inference_mode():
-        for layer in getattr(model, "layers", ()):
-            mixer = getattr(layer, "mixer", None)
-            if hasattr(mixer, "pretune") and type(mixer) not in seen:
-                seen.add(type(mixer))
-                mixer.pretune(batch, context)

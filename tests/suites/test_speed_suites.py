@@ -416,15 +416,15 @@ def test_prefill_energy_per_token_counts_the_calls_in_its_region(
 
 
 def test_long_prompt_takes_its_cold_start_on_a_short_one(slow_prompts, monkeypatch):
-    import models.mamba2
+    import models.stack
 
     tuned = []
-    monkeypatch.setattr(models.mamba2.Mamba2, "pretune", lambda self, b, t: tuned.append((b, t)))
+    monkeypatch.setattr(models.stack.Model, "pretune", lambda self, b, t: tuned.append((b, t)))
     out = prefill.run(_point("prefill", "hybrid_1_7", 64, canary=True, cold_prompt=16))
     assert out["cold"]["prompt_tokens"] == 16 and out["cold"]["warmup_calls"] == 0
     assert len(out["samples"]["time_ms"]) == 1 and out["metrics"]["stopped_by"] == "max_time"
     assert out["metrics"]["canary"]["passed"]  # the timed call's output is what it checks
-    assert tuned == [(1, 64)]  # once per mixer type, at the prompt's length
+    assert tuned == [(1, 64)]  # once, at the prompt's length
 
 
 def test_only_prompts_predicted_past_the_timing_cap_get_a_short_cold_start():
@@ -443,23 +443,23 @@ def test_only_prompts_predicted_past_the_timing_cap_get_a_short_cold_start():
     assert expected_seconds(long) < expected_seconds(off) * 0.7  # one call of L, not two
 
 
-def test_mamba_pretune_runs_the_conv_at_the_length():
+@pytest.mark.parametrize("arch", ["hybrid_30", "mamba1"])
+def test_pretune_runs_one_layer_of_each_kind_at_the_length(arch, monkeypatch):
+    """Whatever is tuned or planned per length (Mamba's conv, Mamba-1's scan chunk, the SSD's
+    chunk-count bucket, attention's plan) is seen once at [batch, L], off the clock."""
     import models
 
-    calls = []
-    m = models.create("mamba2", **TINY)
-    m.layers[0].mixer.conv = lambda x, *a, **k: calls.append(tuple(x.shape))
-    m.layers[0].mixer.pretune(2, 100)
-    assert calls == [(2, 100, m.layers[0].mixer.conv_dim)]
+    m = models.create(arch, **TINY)
+    seen = []
+    for i, layer in enumerate(m.layers):
+        real = layer.mixer.forward
 
+        def spy(x, *a, _i=i, _real=real, **k):
+            seen.append((m.cfg.pattern[_i], tuple(x.shape)))
+            return _real(x, *a, **k)
 
-def test_mamba1_pretune_runs_the_conv_and_the_scan_at_the_length():
-    import models
-
-    m = models.create("mamba1", **TINY)
-    mixer, seen = m.layers[0].mixer, []
-    real_conv, real_scan = mixer.conv, mixer.scan
-    mixer.conv = lambda x, *a, **k: seen.append(("conv", x.shape[:2])) or real_conv(x, *a, **k)
-    mixer.scan = lambda u, *a, **k: seen.append(("scan", u.shape[:2])) or real_scan(u, *a, **k)
-    mixer.pretune(2, 40)
-    assert seen == [("conv", (2, 40)), ("scan", (2, 40))]
+        monkeypatch.setattr(layer.mixer, "forward", spy)
+    m.pretune(2, 40)
+    kinds = list(dict.fromkeys(m.cfg.pattern))
+    assert len(kinds) >= (2 if arch.startswith("hybrid") else 1)
+    assert seen == [(k, (2, 40, m.cfg.d_model)) for k in kinds]
