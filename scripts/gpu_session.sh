@@ -19,6 +19,8 @@
 #            4K, the selective scan's training step with each backward and the SSD's three ways
 #   fused    the 1.3B Transformer's and Mamba-2's decode at 1K and 4K with and without fused_decode
 #   verify   decode plain and fused (canaries) for every model, short-cold-start prefills
+#   coldab   prefills with the short cold start and with a full one ($COLDAB), to compare
+#   peers    mamba-ssm's and causal-conv1d's CUDA built for this GPU, beside ours (kernels suite)
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -135,6 +137,27 @@ verify)  # a change to the decode or prefill suites seen on the GPU: every model
     step verify_prefill "${VERIFY_LIMIT:-240}" bash -c ".venv/bin/python -m harness $p \
         models=[transformer] sweep.context=[256k] run.id=verify-prefill-t && .venv/bin/python \
         -m harness $p models=[hybrid_1_7] sweep.context=[1m] run.id=verify-prefill-h" ;;
+coldab)  # the short cold start against a full one, same machine, same call: each prompt of
+    # $COLDAB ("model:length:max_time_s") prefilled both ways; the timed calls should agree
+    p="suite=standard suite.measure=[prefill] $R"
+    for spec in ${COLDAB:-mamba2:1m:5 hybrid_1_7:1m:15}; do
+        IFS=: read -r m l t <<<"$spec"
+        for way in short full; do
+            c=$([ $way = full ] && echo suite.prefill.cold_prompt=null)
+            step "coldab-$m-$way" 300 .venv/bin/python -m harness $p "models=[$m]" \
+                "sweep.context=[$l]" suite.timing.max_time_s=$t $c run.id="coldab-$m-$way"
+        done
+    done ;;
+peers)  # the compiled peers built for this GPU alone (scripts/build_cuda_peers.py; `.whl` with
+    # the sdists carried), then the kernels suite with them beside ours, each point gated on
+    # its reference check
+    step peers_build "${PEERS_BUILD_LIMIT:-420}" .venv/bin/python scripts/build_cuda_peers.py \
+        --sdists .whl --out /tmp/peers || { echo "peers: build failed"; continue; }
+    pp=$PWD:$(.venv/bin/python scripts/build_cuda_peers.py --out /tmp/peers --path)
+    step peers "${PEERS_LIMIT:-240}" env PYTHONPATH="$pp" .venv/bin/python -m harness \
+        suite=kernels 'suite.kernels.ops=[selective_scan,conv1d]' 'sweep.context=[16k,64k,256k]' \
+        'suite.kernels.backends.selective_scan=[triton,mamba_ssm]' \
+        'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed
     # pytest's exit status decides (not its summary line: `-q -q` prints none, and a grep for
     # "N passed" once stopped a session after every test had passed)
@@ -197,7 +220,7 @@ example)  # one report over every run in $RUNS, figures also as PNG (the README 
     .venv/bin/python -m harness.report "$RUNS" --png "$out/figures" >"$OUT/example.log" 2>&1
     echo "example: rc=$?"; tail -3 "$OUT/example.log"
     tar czf "$OUT/run-example.tgz" "$out" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | testgpu | standard | queue | example)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | coldab | peers | testgpu | standard | queue | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).

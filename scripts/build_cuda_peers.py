@@ -1,0 +1,137 @@
+"""Build the compiled peers (mamba-ssm's selective scan, causal-conv1d) for this GPU only.
+
+`pip install mamba-ssm` compiles its CUDA for eight architectures (~9 minutes on a 16-core lent
+H200); the side-by-side needs the one the benchmark runs on. This builds each extension from the
+package's own sources and flags, for the current device's architecture alone, with
+torch.utils.cpp_extension (ninja, one job per core), and lays the packages out to import:
+
+    python scripts/build_cuda_peers.py --sdists .whl --out /tmp/peers
+    export PYTHONPATH=$PYTHONPATH:$(python scripts/build_cuda_peers.py --out /tmp/peers --path)
+
+Needs nvcc matching torch's CUDA major version and the sdists mamba_ssm-*.tar.gz and
+causal_conv1d-*.tar.gz (`pip download --no-deps --no-binary :all:`). mamba-ssm's package
+__init__ imports its models (transformers and more); the peers need only its ops, so the
+extracted copy's __init__ is reduced to its version line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import tarfile
+import time
+from pathlib import Path
+
+# The packages' nvcc flags (their setup.py), less the architecture list.
+NVCC_FLAGS = [
+    "-O3",
+    "-std=c++17",
+    "-U__CUDA_NO_HALF_OPERATORS__",
+    "-U__CUDA_NO_HALF_CONVERSIONS__",
+    "-U__CUDA_NO_BFLOAT16_OPERATORS__",
+    "-U__CUDA_NO_BFLOAT16_CONVERSIONS__",
+    "-U__CUDA_NO_BFLOAT162_OPERATORS__",
+    "-U__CUDA_NO_BFLOAT162_CONVERSIONS__",
+    "--expt-relaxed-constexpr",
+    "--expt-extended-lambda",
+    "--use_fast_math",
+    "-lineinfo",
+]
+# extension name -> (sdist prefix, sources relative to the package root)
+EXTENSIONS = {
+    "selective_scan_cuda": (
+        "mamba_ssm",
+        ["csrc/selective_scan/selective_scan.cpp"]
+        + [
+            f"csrc/selective_scan/selective_scan_{d}_{t}.cu"
+            for d, t in [("fwd", "fp32"), ("fwd", "fp16"), ("fwd", "bf16")]
+        ]
+        + [
+            f"csrc/selective_scan/selective_scan_bwd_{t}_{k}.cu"
+            for t in ("fp32", "fp16", "bf16")
+            for k in ("real", "complex")
+        ],
+    ),
+    "causal_conv1d_cuda": (
+        "causal_conv1d",
+        [
+            "csrc/causal_conv1d.cpp",
+            "csrc/causal_conv1d_fwd.cu",
+            "csrc/causal_conv1d_bwd.cu",
+            "csrc/causal_conv1d_update.cu",
+        ],
+    ),
+}
+
+
+def extract(sdists: Path, prefix: str, dest: Path) -> Path:
+    """The package root of the one sdist named prefix-*.tar.gz, extracted under dest."""
+    found = sorted(glob.glob(str(sdists / f"{prefix}-*.tar.gz")))
+    if len(found) != 1:
+        raise SystemExit(f"need exactly one {prefix}-*.tar.gz in {sdists}, found {found}")
+    with tarfile.open(found[0]) as tar:
+        top = tar.getnames()[0].split("/")[0]
+        tar.extractall(dest, filter="data")
+    return dest / top
+
+
+def stub_mamba_init(root: Path) -> None:
+    init = root / "mamba_ssm" / "__init__.py"
+    version = re.search(r"^__version__\s*=.*$", init.read_text(), re.MULTILINE)
+    init.write_text((version.group(0) if version else '__version__ = "unknown"') + "\n")
+
+
+def arch_flag() -> str:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return f"-gencode=arch=compute_{major}{minor},code=sm_{major}{minor}"
+
+
+def build(name: str, root: Path, out: Path) -> float:
+    from torch.utils.cpp_extension import load
+
+    build_dir = out / "build" / name
+    build_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    load(
+        name=name,
+        sources=[str(root / s) for s in EXTENSIONS[name][1]],
+        extra_cflags=["-O3", "-std=c++17"],
+        extra_cuda_cflags=NVCC_FLAGS + [arch_flag()],
+        extra_include_paths=[str(root / "csrc"), str(root / "csrc" / "selective_scan")],
+        build_directory=str(build_dir),
+        verbose=False,
+    )
+    return time.perf_counter() - start
+
+
+def import_path(out: Path) -> str:
+    """The PYTHONPATH entries that make both packages and their extensions importable."""
+    roots = sorted(str(p) for p in (out / "src").iterdir()) if (out / "src").is_dir() else []
+    builds = [str(out / "build" / name) for name in EXTENSIONS]
+    return os.pathsep.join(roots + builds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sdists", type=Path, default=Path(".whl"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--path", action="store_true", help="print the PYTHONPATH entries and exit")
+    args = ap.parse_args()
+    if args.path:
+        print(import_path(args.out))
+        return
+    os.environ.setdefault("MAX_JOBS", str(os.cpu_count() or 1))
+    for name, (prefix, _) in EXTENSIONS.items():
+        root = extract(args.sdists, prefix, args.out / "src")
+        if prefix == "mamba_ssm":
+            stub_mamba_init(root)
+        print(f"{name}: built in {build(name, root, args.out):.0f} s ({arch_flag()})", flush=True)
+    print(import_path(args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The compiled peers' build script, up to the compiler: unpacking, the reduced mamba-ssm
+__init__, and the import path it prints (the build itself needs nvcc and a GPU)."""
+
+import importlib.util
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("bcp", ROOT / "scripts" / "build_cuda_peers.py")
+bcp = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bcp)
+
+
+def _sdist(folder: Path, name: str, files: dict[str, str]) -> None:
+    with tarfile.open(folder / f"{name}.tar.gz", "w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}/{path}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_unpacks_and_reduces_mamba_ssm_to_its_version(tmp_path):
+    _sdist(
+        tmp_path, "mamba_ssm-2.3.2", {"mamba_ssm/__init__.py": '__version__ = "2.3.2"\nimport x\n'}
+    )
+    root = bcp.extract(tmp_path, "mamba_ssm", tmp_path / "out" / "src")
+    bcp.stub_mamba_init(root)
+    assert (root / "mamba_ssm" / "__init__.py").read_text() == '__version__ = "2.3.2"\n'
+    entries = bcp.import_path(tmp_path / "out").split(":")
+    assert entries[0] == str(root)
+    assert entries[1:] == [str(tmp_path / "out" / "build" / n) for n in bcp.EXTENSIONS]
+
+
+def test_a_missing_or_ambiguous_sdist_names_what_it_needs(tmp_path):
+    with pytest.raises(SystemExit, match="causal_conv1d"):
+        bcp.extract(tmp_path, "causal_conv1d", tmp_path / "src")
+    for v in ("1.6", "1.7"):
+        _sdist(tmp_path, f"causal_conv1d-{v}", {"setup.py": ""})
+    with pytest.raises(SystemExit, match="exactly one"):
+        bcp.extract(tmp_path, "causal_conv1d", tmp_path / "src")
+
+
+def test_every_listed_source_is_in_the_real_sdists():
+    sdists = ROOT / ".whl"
+    if not list(sdists.glob("mamba_ssm-*.tar.gz")) or not list(sdists.glob("causal_conv1d-*")):
+        pytest.skip("the peers' sdists are not in .whl (pip download --no-binary :all:)")
+    for prefix, sources in bcp.EXTENSIONS.values():
+        (path,) = sdists.glob(f"{prefix}-*.tar.gz")
+        with tarfile.open(path) as tar:
+            names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        assert set(sources) <= names, set(sources) - names
