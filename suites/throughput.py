@@ -20,7 +20,10 @@ USES_MODELS = True
 class ThroughputConfig:
     context: list[Any] | None = field(default_factory=lambda: ["4k", "64k"])
     gen_tokens: int = 32
-    max_batch: int = 1024
+    # The search's largest batch. 1024 capped every SSM on the H200 (Mamba-1's 12.6 MB of state
+    # a sequence: ~10K sequences in 141 GB); the step kernels index batch with 64-bit offsets
+    # and put it in grid axes that take 65535, so this is the memory's call, not theirs.
+    max_batch: int = 16384
     cuda_graphs: bool = True
 
 
