@@ -115,8 +115,7 @@ def _model_seconds(point: Point) -> float:
         from suites.prefill import cold_prompt_for
 
         if cold_prompt_for(point, prefill):  # a short cold start, a layer of each kind at L
-            kinds = len(set(cfg.pattern))  # (Model.pretune), then one timed call of L
-            return prefill * (1 + kinds / len(cfg.pattern)) + canary
+            return prefill * (1 + _pretune_share(cfg, point)) + canary  # (Model.pretune), one call
         return _timed(point, prefill) + canary
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
@@ -127,6 +126,17 @@ def _model_seconds(point: Point) -> float:
     if point.suite == "throughput":
         return 12 * _timed(point, step)  # the batch search, then one timed decode
     raise KeyError(point.suite)
+
+
+def _pretune_share(cfg, point: Point) -> float:
+    """Model.pretune's FLOPs (one layer of each kind at L) over the whole forward's: one
+    attention layer is a quarter of a 1:7 hybrid's 1M prefill, not 1/48 of it."""
+    from dataclasses import replace
+
+    kinds = "".join(dict.fromkeys(cfg.pattern))
+    one_each = replace(cfg, pattern=kinds, n_layer=len(kinds)).cost()
+    L, B = point.context, point.batch
+    return one_each.prefill_flops(B, L) / cfg.cost().prefill_flops(B, L)
 
 
 def _frontier_seconds(point: Point, implied: int = 0) -> float:

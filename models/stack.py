@@ -112,17 +112,19 @@ class Model(nn.Module):
         return self.lm_head(self.norm_f(x))
 
     @torch.inference_mode()
-    def pretune(self, batch: int, seqlen: int) -> None:
+    def pretune(self, batch: int, seqlen: int, cache: Cache | None = None) -> None:
         """Run one layer of each kind once on a random [batch, seqlen] hidden state, so that the
         one-time work that depends on the length is done off the clock: the autotuning keyed by
-        it (Mamba's conv, Mamba-1's scan chunk, the SSD scan's chunk-count bucket), attention's
-        plan for the shape and the allocator's growth to a layer's working set. A layer's cost
-        is the whole forward's over the number of layers."""
+        it (Mamba's conv, Mamba-1's scan chunk), kernels specialised on length-derived integers,
+        attention's plan for the shape and the allocator's growth to a layer's working set.
+        With the cache the prefill will write (its contents are overwritten there), so the
+        kernel variants that store the final states are the ones compiled."""
         p = next(self.parameters())
         x = torch.randn(batch, seqlen, self.cfg.d_model, device=p.device, dtype=p.dtype)
         rope = self._rope(seqlen, p.device, p.dtype)
         for letter in dict.fromkeys(self.cfg.pattern):
-            self.layers[self.cfg.pattern.index(letter)](x, rope=rope)
+            i = self.cfg.pattern.index(letter)
+            self.layers[i](x, rope=rope, cache=cache.layers[i] if cache is not None else None)
 
     def forward(self, input_ids: torch.Tensor, last_only: bool = False) -> torch.Tensor:
         """input_ids [B, T] -> logits [B, T, V] ([B, 1, V] for the last position if last_only)."""

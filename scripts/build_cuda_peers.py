@@ -24,10 +24,10 @@ import tarfile
 import time
 from pathlib import Path
 
-# The packages' nvcc flags (their setup.py), less the architecture list.
+# The packages' nvcc flags (their setup.py), less the architecture list and the C++ standard
+# (torch's extension builder sets the one its headers need).
 NVCC_FLAGS = [
     "-O3",
-    "-std=c++17",
     "-U__CUDA_NO_HALF_OPERATORS__",
     "-U__CUDA_NO_HALF_CONVERSIONS__",
     "-U__CUDA_NO_BFLOAT16_OPERATORS__",
@@ -95,11 +95,13 @@ def build(name: str, root: Path, out: Path) -> float:
 
     build_dir = out / "build" / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    # a build killed by a time limit leaves its lock; the next one would wait on it forever
+    (build_dir / "lock").unlink(missing_ok=True)
     start = time.perf_counter()
     load(
         name=name,
         sources=[str(root / s) for s in EXTENSIONS[name][1]],
-        extra_cflags=["-O3", "-std=c++17"],
+        extra_cflags=["-O3"],
         extra_cuda_cflags=NVCC_FLAGS + [arch_flag()],
         extra_include_paths=[str(root / "csrc"), str(root / "csrc" / "selective_scan")],
         build_directory=str(build_dir),

@@ -144,8 +144,11 @@ coldab)  # the short cold start against a full one, same machine, same call: eac
         IFS=: read -r m l t <<<"$spec"
         for way in short full; do
             c=$([ $way = full ] && echo suite.prefill.cold_prompt=null)
-            step "coldab-$m-$way" 300 .venv/bin/python -m harness $p "models=[$m]" \
-                "sweep.context=[$l]" suite.timing.max_time_s=$t $c run.id="coldab-$m-$way"
+            # a Triton cache of its own: kernels compiled and tuned on disk by an earlier step
+            # would hide work that the short way leaves in its timed call
+            step "coldab-$m-$way" 300 env TRITON_CACHE_DIR="$(mktemp -d)" .venv/bin/python -m \
+                harness $p "models=[$m]" "sweep.context=[$l]" "suite.timing.max_time_s=${t:-15}" \
+                $c run.id="coldab-$m-$way"
         done
     done ;;
 peers)  # the compiled peers built for this GPU alone (scripts/build_cuda_peers.py; `.whl` with
@@ -154,7 +157,7 @@ peers)  # the compiled peers built for this GPU alone (scripts/build_cuda_peers.
     step peers_build "${PEERS_BUILD_LIMIT:-420}" .venv/bin/python scripts/build_cuda_peers.py \
         --sdists .whl --out /tmp/peers || { echo "peers: build failed"; continue; }
     pp=$PWD:$(.venv/bin/python scripts/build_cuda_peers.py --out /tmp/peers --path)
-    step peers "${PEERS_LIMIT:-240}" env PYTHONPATH="$pp" .venv/bin/python -m harness \
+    step peers "${PEERS_LIMIT:-240}" env PYTHONPATH="$pp${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m harness \
         suite=kernels 'suite.kernels.ops=[selective_scan,conv1d]' 'sweep.context=[16k,64k,256k]' \
         'suite.kernels.backends.selective_scan=[triton,mamba_ssm]' \
         'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;

@@ -68,8 +68,7 @@ def fits(bench, point: Point, batch: int) -> bool:
         return False
     finally:
         cache = ids = None
-        if point.device == "cuda":
-            torch.cuda.empty_cache()
+        free(point)
 
 
 def largest_batch(bench, point: Point) -> tuple[int, list[dict[str, Any]]]:
@@ -89,11 +88,37 @@ def largest_batch(bench, point: Point) -> tuple[int, list[dict[str, Any]]]:
     return ok, steps
 
 
+def timed_decode(bench, at: Point):
+    """Decode at the found batch, timed as the decode suite times it (graph captured)."""
+    from harness.timing import TimingConfig
+    from suites.decode import Stepper, time_tokens
+
+    cache = bench.model.allocate_cache(at.batch, at.context + at.param("gen_tokens") + 1)
+    mb.fill_cache_randomly(cache, at.context, at.seed)
+    ids = mb.random_ids(at, bench.model.cfg.vocab_size, length=1)
+    step = Stepper(bench.model, cache, ids, bool(at.param("cuda_graphs")))
+    return time_tokens(
+        step,
+        cache,
+        at.context,
+        at.param("gen_tokens"),
+        TimingConfig.from_pairs(at.timing),
+        at.param("min_samples"),
+        at.device,
+    )
+
+
+def free(point: Point) -> None:
+    if point.device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
 def run(point: Point) -> dict[str, Any]:
     from dataclasses import replace
 
-    from harness.timing import TimingConfig
-    from suites.decode import Stepper, time_tokens
+    from harness.errors import classify
 
     bench = mb.build(point)
     batch, steps = largest_batch(bench, point)
@@ -101,20 +126,16 @@ def run(point: Point) -> dict[str, Any]:
         import torch
 
         raise torch.OutOfMemoryError(f"even batch 1 does not fit at L={point.context}")
-    at = replace(point, batch=batch)
-    cache = bench.model.allocate_cache(batch, point.context + point.param("gen_tokens") + 1)
-    mb.fill_cache_randomly(cache, point.context, point.seed)
-    ids = mb.random_ids(at, bench.model.cfg.vocab_size, length=1)
-    step = Stepper(bench.model, cache, ids, bool(point.param("cuda_graphs")))
-    samples = time_tokens(
-        step,
-        cache,
-        point.context,
-        point.param("gen_tokens"),
-        TimingConfig.from_pairs(point.timing),
-        point.param("min_samples"),
-        point.device,
-    )
+    while True:
+        try:
+            samples = timed_decode(bench, replace(point, batch=batch))
+            break
+        except Exception as exc:  # an OOM only: the CUDA graph's pool is the search's last straw
+            if classify(exc)[0] != "oom" or batch <= 1:
+                raise
+            steps.append({"batch": batch, "status": "oom at graph capture"})
+        batch = batch * 15 // 16  # the search's resolution; the failed try's tensors went with
+        free(point)  # its exception, at the end of the except clause
     summary = samples.summary()
     return {
         "metrics": {

@@ -158,6 +158,27 @@ def test_throughput_finds_the_largest_batch_by_search():
     assert m["tokens_per_s"] > 0
 
 
+def test_throughput_steps_down_when_the_timed_decode_runs_out_of_memory(monkeypatch):
+    """The search's eager steps fit; the graph capture's own memory pool need not: the batch
+    drops by the search's resolution instead of the point failing."""
+    import torch
+
+    real = throughput.timed_decode
+
+    def graph_pool_limit(bench, at):
+        if at.batch > 6:
+            raise torch.OutOfMemoryError("CUDA out of memory (planted)")
+        return real(bench, at)
+
+    monkeypatch.setattr(throughput, "timed_decode", graph_pool_limit)
+    p = _point("throughput", "mamba2", context=64, gen_tokens=4, max_batch=8, cuda_graphs=False,
+               min_samples=4)  # fmt: skip
+    m = throughput.run(p)["metrics"]
+    assert m["batch"] == 6  # 8 -> 7 -> 6, each failed try recorded
+    assert [s["status"] for s in m["search"][-2:]] == ["oom at graph capture"] * 2
+    assert m["tokens_per_s"] > 0
+
+
 def test_frontier_bisection_finds_a_planted_frontier_in_log2_steps():
     point = _frontier_point("oom_above", "", probe="selftest", oom_above=5000, slow_s=0.0)
     from suites import selftest
@@ -419,12 +440,16 @@ def test_long_prompt_takes_its_cold_start_on_a_short_one(slow_prompts, monkeypat
     import models.stack
 
     tuned = []
-    monkeypatch.setattr(models.stack.Model, "pretune", lambda self, b, t: tuned.append((b, t)))
+
+    def spy(self, b, t, cache):
+        tuned.append((b, t, cache.max_len))
+
+    monkeypatch.setattr(models.stack.Model, "pretune", spy)
     out = prefill.run(_point("prefill", "hybrid_1_7", 64, canary=True, cold_prompt=16))
     assert out["cold"]["prompt_tokens"] == 16 and out["cold"]["warmup_calls"] == 0
     assert len(out["samples"]["time_ms"]) == 1 and out["metrics"]["stopped_by"] == "max_time"
     assert out["metrics"]["canary"]["passed"]  # the timed call's output is what it checks
-    assert tuned == [(1, 64)]  # once, at the prompt's length
+    assert tuned == [(1, 64, 64)]  # once, at the prompt's length, with the prefill's cache
 
 
 def test_only_prompts_predicted_past_the_timing_cap_get_a_short_cold_start():
@@ -454,12 +479,28 @@ def test_pretune_runs_one_layer_of_each_kind_at_the_length(arch, monkeypatch):
     for i, layer in enumerate(m.layers):
         real = layer.mixer.forward
 
-        def spy(x, *a, _i=i, _real=real, **k):
-            seen.append((m.cfg.pattern[_i], tuple(x.shape)))
-            return _real(x, *a, **k)
+        def spy(x, *a, _i=i, _real=real, cache=None, **k):
+            seen.append((m.cfg.pattern[_i], tuple(x.shape), cache is caches.layers[_i]))
+            return _real(x, *a, cache=cache, **k)
 
         monkeypatch.setattr(layer.mixer, "forward", spy)
-    m.pretune(2, 40)
+    caches = m.allocate_cache(2, 40)
+    m.pretune(2, 40, caches)  # the kernels' store-the-final-state variants, as the prefill runs
     kinds = list(dict.fromkeys(m.cfg.pattern))
     assert len(kinds) >= (2 if arch.startswith("hybrid") else 1)
-    assert seen == [(k, (2, 40, m.cfg.d_model)) for k in kinds]
+    assert seen == [(k, (2, 40, m.cfg.d_model), True) for k in kinds]
+
+
+def test_the_short_cold_start_plans_a_layer_of_each_kind_by_its_flops():
+    """One attention layer is most of a hybrid's long prefill: the plan counts it by FLOPs."""
+    from harness import pool
+    from suites.modelbench import model_config as cfg
+
+    hybrid, dense = (
+        _point("prefill", arch, 1 << 20, canary=True, overrides={})
+        for arch in ("hybrid_1_7", "transformer")
+    )
+    layers = len(set(cfg(hybrid).pattern)) / cfg(hybrid).n_layer  # counted as layers: 3/48
+    assert pool._pretune_share(cfg(hybrid), hybrid) > 4 * layers  # by FLOPs: over a quarter
+    n = cfg(dense).n_layer
+    assert pool._pretune_share(cfg(dense), dense) == pytest.approx(2 / n, rel=0.05)
