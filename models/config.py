@@ -67,9 +67,10 @@ class ModelConfig:
     # Decode step with its small ops fused into Triton kernels: each residual add and the next
     # RMSNorm (kernels.norm, ~6 fewer launches a layer), Mamba-2's gated output norm (~9 fewer)
     # and, in attention layers, RoPE with the KV-cache write (kernels.rope_step, ~15 fewer); a
-    # step at batch 1 is launch-bound. Off by
-    # default until it is measured on a GPU; the published H200 run measures without it. Needs
-    # CUDA (or Triton's interpreter); a compiled step keeps the torch ops for inductor to fuse.
+    # step at batch 1 is launch-bound. Off in the model; the decode and throughput suites turn
+    # it on for their GPU points (suite.decode.fused, suite.throughput.fused; the published H200
+    # run measured without it). Needs CUDA (or Triton's interpreter); a compiled step keeps the
+    # torch ops for inductor to fuse.
     fused_decode: bool = False
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time

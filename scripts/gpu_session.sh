@@ -124,15 +124,15 @@ checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K
 fused)  # the decode step with fused_decode (kernels/norm, kernels/rope_step) and without (issue 5)
     m="suite=scaling size=1.3b models=[transformer,mamba2] suite.measure=[decode] $R"
     step fused "${FUSED_LIMIT:-240}" bash -c ".venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
-        run.id=decode-plain && .venv/bin/python -m harness $m 'sweep.context=[1k,4k]' \
-        +suite.model_overrides.fused_decode=true run.id=decode-fused" ;;
+        suite.decode.fused=false run.id=decode-plain && .venv/bin/python -m harness $m \
+        'sweep.context=[1k,4k]' run.id=decode-fused" ;;
 verify)  # a change to the decode or prefill suites seen on the GPU: every model's decode at
     # $VERIFY_CONTEXTS plain and with fused_decode (each point's canary checks the timed step
     # against the torch step), then prefills whose cold start takes the short prompt
     m="suite=standard suite.measure=[decode] sweep.context=${VERIFY_CONTEXTS:-[1k,4k,1m]} $R"
     step verify_decode "${VERIFY_LIMIT:-240}" bash -c ".venv/bin/python -m harness $m \
-        run.id=verify-plain && .venv/bin/python -m harness $m \
-        +suite.model_overrides.fused_decode=true run.id=verify-fused"
+        suite.decode.fused=false run.id=verify-plain && .venv/bin/python -m harness $m \
+        run.id=verify-fused"
     p="suite=standard suite.measure=[prefill] $R"
     step verify_prefill "${VERIFY_LIMIT:-240}" bash -c ".venv/bin/python -m harness $p \
         models=[transformer] sweep.context=[256k] run.id=verify-prefill-t && .venv/bin/python \

@@ -16,6 +16,16 @@ from harness.point import Point, freeze
 CANARY_TOLERANCE = {"float32": 1e-3, "float16": 3e-2, "bfloat16": 6e-2}
 
 
+def fused_step_param(ctx, fused: bool) -> dict[str, Any]:
+    """The timing suites' decode step with its small ops fused (ModelConfig.fused_decode) on a
+    GPU, named in the point so that a step measured before it was the default keeps its own
+    identity. Off on the CPU (the fused kernels are Triton's); an explicit
+    suite.model_overrides.fused_decode decides instead."""
+    if not fused or ctx.hw.device != "cuda" or "fused_decode" in ctx.cfg.suite.model_overrides:
+        return {}
+    return {"fused_decode": True}
+
+
 def model_points(ctx, suite: str, params: dict[str, Any], contexts=None, batches=None) -> list:
     """One Point per model x batch x context, carrying the suite's params and model overrides."""
     overrides = dict(ctx.cfg.suite.model_overrides)
@@ -55,7 +65,10 @@ def lengths(values, field_name: str) -> list[int] | None:
 def model_config(point: Point):
     import models
 
-    return models.config(point.model, point.size, **dict(point.param("overrides") or ()))
+    fused = {"fused_decode": True} if point.param("fused_decode") else {}
+    return models.config(
+        point.model, point.size, **{**fused, **dict(point.param("overrides") or ())}
+    )
 
 
 def predicted_memory(point: Point, phase: str) -> dict[str, int]:

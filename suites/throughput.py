@@ -25,6 +25,7 @@ class ThroughputConfig:
     # and put it in grid axes that take 65535, so this is the memory's call, not theirs.
     max_batch: int = 16384
     cuda_graphs: bool = True
+    fused: bool = True  # the decode step with its small ops fused on a GPU, as suite.decode.fused
 
 
 CONFIG = ThroughputConfig
@@ -37,7 +38,7 @@ def expand(ctx) -> list[Point]:
         "max_batch": cfg.max_batch,
         "cuda_graphs": cfg.cuda_graphs,
         "min_samples": cfg.gen_tokens,
-    }
+    } | mb.fused_step_param(ctx, cfg.fused)
     own = mb.lengths(cfg.context, "suite.throughput.context")
     return mb.model_points(ctx, "throughput", params, contexts=own, batches=[1])
 

@@ -75,3 +75,34 @@ def test_hash_changes_with_what_is_measured():
     a = P.plan(_ctx("suite=smoke"))[0].point
     b = P.plan(_ctx("suite=smoke", "suite.timing.min_reps=7"))[0].point
     assert a.model == b.model and a.context == b.context and a.hash != b.hash
+
+
+def _gpu_ctx(*overrides: str) -> P.PlanContext:
+    from harness.env import Gpu, Hardware
+
+    hw = Hardware("cuda", (Gpu(0, "H200", 141 * 10**9, (9, 0), "GPU-fake"),), 141 * 10**9, "H200")
+    return P.context(C.to_object(_compose(*overrides)), hw, "1.3b")
+
+
+@pytest.mark.parametrize(
+    "extra, fused",
+    [
+        ((), True),  # the default on a GPU, named in the point
+        (("suite.decode.fused=false",), False),
+        (("suite.decode.compile=true",), False),  # inductor fuses the torch ops instead
+        (("+suite.model_overrides.fused_decode=false",), False),  # the explicit override decides
+    ],
+)
+def test_the_gpu_decode_step_is_fused_unless_asked_otherwise(extra, fused):
+    from suites.modelbench import model_config
+
+    args = ("suite=standard", "models=[mamba2]", "sweep.context=[4k]", "suite.measure=[decode]")
+    (point,) = [p.point for p in P.plan(_gpu_ctx(*args, *extra))]
+    assert point.param("fused_decode", False) is fused
+    assert model_config(point).fused_decode is fused
+
+
+def test_cpu_points_keep_the_plain_step_and_their_identity():
+    args = ("suite=smoke", "suite.measure=[decode,throughput]")
+    points = [p.point for p in P.plan(_ctx(*args))]
+    assert points and all(p.param("fused_decode") is None for p in points)
