@@ -16,7 +16,7 @@ EXTRAS ?= dev,browser,hf
 WHEELHOUSE ?= wheelhouse
 STAMP := $(VENV)/.installed
 
-.PHONY: install bench report test test-gpu lint wheelhouse clean
+.PHONY: install bench report test test-gpu lint wheelhouse peers clean
 
 install: $(STAMP)
 
@@ -49,6 +49,13 @@ lint: install
 # Offline wheels for a GPU box with no network (its own torch/triton/CUDA stay as they are).
 wheelhouse: install
 	$(BIN)/python -m harness.wheelhouse --python-version $(PY_VERSION) --dest $(WHEELHOUSE) $(ARGS)
+
+# The kernels suite's peers on a GPU box: mamba-ssm's and causal-conv1d's CUDA built for this GPU
+# alone (minutes, not the ~9 of their own setup), their Python packages and fla, importable
+# from .venv. Sources from `make wheelhouse ARGS=--peers` (or pip download on a connected box).
+peers: install
+	$(BIN)/python scripts/build_cuda_peers.py --sdists $(WHEELHOUSE) --out $(VENV)/peers --pth
+	$(BIN)/pip install -q $(PIP_OPTS) --find-links $(WHEELHOUSE) --no-deps fla-core==0.6.0 einops
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

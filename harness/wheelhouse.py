@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--dest", default="wheelhouse")
     parser.add_argument("--exclude", action="append", default=[], help="glob of names to leave out")
     parser.add_argument("--exclude-from", help="file of names the target already has")
+    parser.add_argument(
+        "--peers", action="store_true", help="also the kernel peers' sources (`make peers`)"
+    )
     args = parser.parse_args()
     dest = Path(args.dest).resolve()
     dest.mkdir(parents=True, exist_ok=True)
@@ -109,6 +112,9 @@ def main() -> None:
         how = fetch(name, version, args.python_version, dest)
         print(f"{how:>10} {name}=={version}")
     print(f"{fetch_corpus(dest):>10} the perplexity suite's default corpus")
+    if args.peers:
+        for spec, how in fetch_peers(dest, args.python_version):
+            print(f"{how:>10} {spec}")
     print(
         f"wheelhouse: {len(list(dest.glob('*.whl')))} wheels in {args.dest} for Python "
         f"{args.python_version} ({len(exclude)} names left out: {', '.join(exclude[:6])}, ...)"
@@ -126,6 +132,46 @@ def fetch_corpus(dest: Path) -> str:
     if out.returncode != 0:
         sys.exit(f"wheelhouse: cannot fetch the corpus {PACKAGE}:\n{out.stderr[-2000:]}")
     return "downloaded"
+
+
+# The peers the kernels suite measures beside ours, pinned to the versions measured
+# (kernels/README.md): two published as CUDA source only (scripts/build_cuda_peers.py builds
+# them on the GPU box), fla as a pure-Python wheel.
+PEER_SDISTS = ["mamba-ssm==2.3.2.post1", "causal-conv1d==1.7.0"]
+PEER_WHEELS = ["fla-core==0.6.0", "einops==0.8.2"]  # einops: mamba-ssm's ops import it
+# their setup.py imports torch and looks for nvcc to build: only the source is wanted here
+SKIP_CUDA_BUILD = {"MAMBA_SKIP_CUDA_BUILD": "TRUE", "CAUSAL_CONV1D_SKIP_CUDA_BUILD": "TRUE"}
+
+
+def fetch_peers(dest: Path, py: str) -> list[tuple[str, str]]:
+    import os
+
+    done = []
+    for spec in PEER_SDISTS:
+        flags = ["--no-binary", ":all:", "--no-build-isolation"]
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                *flags,
+                "-d",
+                str(dest),
+                spec,
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **SKIP_CUDA_BUILD},
+        )
+        if out.returncode != 0:
+            sys.exit(f"wheelhouse: cannot fetch the source of {spec}:\n{out.stderr[-2000:]}")
+        done.append((spec, "source"))
+    for spec in PEER_WHEELS:
+        done.append((spec, fetch(*spec.split("=="), py, dest)))
+    return done
 
 
 def project_requirements() -> list[str]:

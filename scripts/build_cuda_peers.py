@@ -5,7 +5,8 @@ H200); the side-by-side needs the one the benchmark runs on. This builds each ex
 package's own sources and flags, for the current device's architecture alone, with
 torch.utils.cpp_extension (ninja, one job per core), and lays the packages out to import:
 
-    python scripts/build_cuda_peers.py --sdists .whl --out /tmp/peers
+    python scripts/build_cuda_peers.py --sdists wheelhouse --out .venv/peers --pth   # make peers
+    python scripts/build_cuda_peers.py --sdists .whl --out /tmp/peers   # then, by hand:
     export PYTHONPATH=$PYTHONPATH:$(python scripts/build_cuda_peers.py --out /tmp/peers --path)
 
 Needs nvcc matching torch's CUDA major version and the sdists mamba_ssm-*.tar.gz and
@@ -122,6 +123,7 @@ def main() -> None:
     ap.add_argument("--sdists", type=Path, default=Path(".whl"))
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--path", action="store_true", help="print the PYTHONPATH entries and exit")
+    ap.add_argument("--pth", action="store_true", help="put them in this Python's site-packages")
     args = ap.parse_args()
     if args.path:
         print(import_path(args.out))
@@ -133,6 +135,19 @@ def main() -> None:
             stub_mamba_init(root)
         print(f"{name}: built in {build(name, root, args.out):.0f} s ({arch_flag()})", flush=True)
     print(import_path(args.out))
+    if args.pth:
+        print(f"importable from {write_pth(args.out)}")
+
+
+def write_pth(out: Path) -> Path:
+    """A .pth file in this interpreter's site-packages naming the packages and extensions."""
+    import sysconfig
+
+    pth = Path(sysconfig.get_paths()["purelib"]) / "ctxbench-peers.pth"
+    pth.write_text(
+        "\n".join(str(Path(p).resolve()) for p in import_path(out).split(os.pathsep)) + "\n"
+    )
+    return pth
 
 
 if __name__ == "__main__":

@@ -151,14 +151,14 @@ coldab)  # the short cold start against a full one, same machine, same call: eac
                 $c run.id="coldab-$m-$way"
         done
     done ;;
-peers)  # the compiled peers built for this GPU alone (scripts/build_cuda_peers.py; `.whl` with
-    # the sdists carried), then the kernels suite with them beside ours, each point gated on
-    # its reference check
-    step peers_build "${PEERS_BUILD_LIMIT:-420}" .venv/bin/python scripts/build_cuda_peers.py \
-        --sdists .whl --out /tmp/peers || { echo "peers: build failed"; continue; }
-    pp=$PWD:$(.venv/bin/python scripts/build_cuda_peers.py --out /tmp/peers --path)
-    step peers "${PEERS_LIMIT:-240}" env PYTHONPATH="$pp${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m harness \
-        suite=kernels 'suite.kernels.ops=[selective_scan,conv1d]' 'sweep.context=[16k,64k,256k]' \
+peers)  # `make peers` (mamba-ssm's and causal-conv1d's CUDA built for this GPU alone, with their
+    # packages and fla; sources from the carried `.whl`), then the kernels suite with them beside
+    # ours, each point gated on its reference check
+    step peers_build "${PEERS_BUILD_LIMIT:-420}" make peers WHEELHOUSE=.whl \
+        PIP_OPTS="--no-index --find-links wheelhouse" || { echo "peers: build failed"; continue; }
+    step peers "${PEERS_LIMIT:-240}" .venv/bin/python -m harness suite=kernels \
+        'suite.kernels.ops=[ssd,selective_scan,conv1d]' 'sweep.context=[16k,64k,256k]' \
+        'suite.kernels.backends.ssd=[triton,mamba_ssm,fla]' \
         'suite.kernels.backends.selective_scan=[triton,mamba_ssm]' \
         'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed

@@ -53,3 +53,29 @@ def test_every_listed_source_is_in_the_real_sdists():
         with tarfile.open(path) as tar:
             names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         assert set(sources) <= names, set(sources) - names
+
+
+def test_pth_makes_the_built_peers_importable(tmp_path, monkeypatch):
+    """`make peers` leaves a .pth in the venv: the peers import with no PYTHONPATH."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    out = tmp_path / "peers"
+    (out / "src" / "pkgroot" / "peerpkg").mkdir(parents=True)
+    (out / "src" / "pkgroot" / "peerpkg" / "__init__.py").write_text("X = 1\n")
+    for name in bcp.EXTENSIONS:  # a stand-in for each built extension
+        (out / "build" / name).mkdir(parents=True)
+        (out / "build" / name / f"{name}.py").write_text("BUILT = True\n")
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sysconfig, "get_paths", lambda: {"purelib": str(site)})
+    pth = bcp.write_pth(out)
+    code = "import peerpkg, selective_scan_cuda, causal_conv1d_cuda; print(peerpkg.X)"
+    run = subprocess.run(
+        [sys.executable, "-c", f"import site; site.addsitedir({str(site)!r}); {code}"],
+        capture_output=True,
+        text=True,
+    )
+    assert pth.parent == site and run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "1"
