@@ -152,9 +152,9 @@ coldab)  # the short cold start against a full one, same machine, same call: eac
         done
     done ;;
 peers)  # `make peers` (mamba-ssm's and causal-conv1d's CUDA built for this GPU alone, with their
-    # packages and fla; sources from the carried `.whl`), then the kernels suite with them beside
-    # ours, each point gated on its reference check
-    step peers_build "${PEERS_BUILD_LIMIT:-420}" make peers WHEELHOUSE=.whl \
+    # packages and fla; sources from the carried wheelhouse, `make wheelhouse ARGS=--peers`),
+    # then the kernels suite with them beside ours, each point gated on its reference check
+    step peers_build "${PEERS_BUILD_LIMIT:-420}" make peers WHEELHOUSE=wheelhouse \
         PIP_OPTS="--no-index --find-links wheelhouse" || { echo "peers: build failed"; continue; }
     step peers "${PEERS_LIMIT:-240}" .venv/bin/python -m harness suite=kernels \
         'suite.kernels.ops=[ssd,selective_scan,conv1d]' 'sweep.context=[16k,64k,256k]' \
