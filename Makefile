@@ -55,7 +55,8 @@ wheelhouse: install
 # from .venv. Sources from `make wheelhouse ARGS=--peers` (or pip download on a connected box).
 peers: install
 	$(BIN)/python scripts/build_cuda_peers.py --sdists $(WHEELHOUSE) --out $(VENV)/peers --pth
-	$(BIN)/pip install -q $(PIP_OPTS) --find-links $(WHEELHOUSE) --no-deps fla-core==0.6.0 einops
+	$(BIN)/pip install -q $(PIP_OPTS) --find-links $(WHEELHOUSE) --no-deps \
+		$$($(BIN)/python -c "from harness.wheelhouse import PEER_WHEELS; print(*PEER_WHEELS)")
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

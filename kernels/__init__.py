@@ -52,9 +52,9 @@ REGISTRY: dict[str, dict[str, str]] = {
 
 # Backends that live outside this project, with the command that installs them.
 PEER_INSTALL = {
-    "mamba_ssm": "pip install causal-conv1d mamba-ssm --no-build-isolation (compiles CUDA, ~9 min)",
-    "fla": "pip install fla-core",
-    "causal_conv1d": "pip install causal-conv1d --no-build-isolation (needs nvcc)",
+    "mamba_ssm": "make peers (builds its CUDA for this GPU alone; needs nvcc)",
+    "fla": "make peers, or pip install fla-core",
+    "causal_conv1d": "make peers (builds its CUDA for this GPU alone; needs nvcc)",
 }
 
 

@@ -21,6 +21,7 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -74,6 +75,9 @@ def extract(sdists: Path, prefix: str, dest: Path) -> Path:
         raise SystemExit(f"need exactly one {prefix}-*.tar.gz in {sdists}, found {found}")
     with tarfile.open(found[0]) as tar:
         top = tar.getnames()[0].split("/")[0]
+        for old in dest.glob(f"{prefix}-*"):  # another version's copy: it would import too
+            if old.name != top:
+                shutil.rmtree(old)
         tar.extractall(dest, filter="data")
     return dest / top
 

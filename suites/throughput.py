@@ -90,15 +90,17 @@ def largest_batch(bench, point: Point) -> tuple[int, list[dict[str, Any]]]:
 
 
 def timed_decode(bench, at: Point):
-    """Decode at the found batch, timed as the decode suite times it (graph captured)."""
+    """Decode at the found batch, timed as the decode suite times it (graph captured), then the
+    decode canary on its first sequences. -> (Samples, the canary's result)."""
+    from harness.errors import classify
     from harness.timing import TimingConfig
-    from suites.decode import Stepper, time_tokens
+    from suites.decode import Stepper, canary, time_tokens
 
     cache = bench.model.allocate_cache(at.batch, at.context + at.param("gen_tokens") + 1)
     mb.fill_cache_randomly(cache, at.context, at.seed)
     ids = mb.random_ids(at, bench.model.cfg.vocab_size, length=1)
     step = Stepper(bench.model, cache, ids, bool(at.param("cuda_graphs")))
-    return time_tokens(
+    samples = time_tokens(
         step,
         cache,
         at.context,
@@ -107,6 +109,16 @@ def timed_decode(bench, at: Point):
         at.param("min_samples"),
         at.device,
     )
+    try:
+        checked = canary(bench.model, step, cache, at.context, at.dtype, rows=CANARY_ROWS)
+    except Exception as exc:  # the reference step's eager intermediates at the edge of memory
+        if classify(exc)[0] != "oom":
+            raise
+        checked = {"skipped": f"out of memory for the reference step at batch {at.batch}"}
+    return samples, checked
+
+
+CANARY_ROWS = 4  # sequences the canary compares at the largest batch (their state is copied)
 
 
 def free(point: Point) -> None:
@@ -129,7 +141,7 @@ def run(point: Point) -> dict[str, Any]:
         raise torch.OutOfMemoryError(f"even batch 1 does not fit at L={point.context}")
     while True:
         try:
-            samples = timed_decode(bench, replace(point, batch=batch))
+            samples, checked = timed_decode(bench, replace(point, batch=batch))
             break
         except Exception as exc:  # an OOM only: the CUDA graph's pool is the search's last straw
             if classify(exc)[0] != "oom" or batch <= 1:
@@ -145,6 +157,7 @@ def run(point: Point) -> dict[str, Any]:
             "time_ms": summary["median"],
             "time": summary,
             "search": steps,
+            "canary": checked,
             "cuda_graphs": bool(point.param("cuda_graphs")),
         },
         "samples": {"time_ms": samples.samples_ms},

@@ -36,11 +36,13 @@ CANONICAL = {
 FLASH_CLASS = ("cudnn", "flash", "efficient", "flash_attn")
 
 # Backend kinds that matter for each family (the legend names only these).
+# decode_fused: the decode step with its small ops fused (ModelConfig.fused_decode), named so
+# that a fused and a plain step never share a legend entry.
 KINDS = {
-    "transformer": ("attention",),
-    "mamba2": ("ssm", "conv"),
-    "mamba1": ("ssm", "conv"),
-    "hybrid": ("attention", "ssm"),
+    "transformer": ("attention", "decode_fused"),
+    "mamba2": ("ssm", "conv", "decode_fused"),
+    "mamba1": ("ssm", "conv", "decode_fused"),
+    "hybrid": ("attention", "ssm", "decode_fused"),
 }
 
 OPS = ("attention", "ssd", "selective_scan", "conv1d")

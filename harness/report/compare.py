@@ -50,6 +50,7 @@ KEY = [
     "batch",
     "dtype",
     "phase",
+    "decode_step",  # a fused step against a plain one is a different measurement, not a change
     "width",
     "kv_pairs",
     "depth",

@@ -27,6 +27,7 @@ COLUMNS = [
     "family",
     "size",
     "backend",
+    "decode_step",
     "context",
     "batch",
     "dtype",
@@ -176,6 +177,13 @@ def _get(d: Any, *path: str) -> Any:
     return d
 
 
+def _decode_step(ran: dict, m: dict) -> str:
+    """Which decode step a record timed: "compiled", "fused" or "" (the plain step, or none)."""
+    if m.get("compiled"):
+        return "compiled"
+    return "fused" if ran.get("decode_fused") == "triton" else ""
+
+
 def flatten(rec: dict[str, Any]) -> dict[str, Any]:
     p = rec.get("point") or {}
     m = rec.get("metrics") or {}
@@ -190,6 +198,7 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         "family": arch.family(model),
         "size": p.get("size") or "",
         "backend": arch.backend_label(model, ran),
+        "decode_step": _decode_step(ran, m),
         "context": int(p.get("context") or 0),
         "batch": int(p.get("batch") or 0),
         "dtype": p.get("dtype", ""),

@@ -94,3 +94,25 @@ def test_report_with_compare_shows_both_runs(tmp_path):
     assert len(rows) == 6 and sum(r[11] == "slower" for r in rows) == 3
     assert "fig-compare-prefill" in page.ids
     assert "git" in page.texts["compare"] and "ffff000011" in page.texts["compare"]
+
+
+def test_a_fused_decode_step_is_not_paired_with_a_plain_one(tmp_path):
+    """Fused and plain decode steps are different measurements: named apart in the legend, never
+    compared as one point getting faster."""
+
+    def decode_run(name, seed, fused):
+        b = synth.Builder(seed)
+        for L in (4 * K, 16 * K):
+            ms = 2.0 if fused else 3.2
+            s = list(ms * np.exp(b.rng.normal(0, 0.02, 30)))
+            be = {"ssm": "triton", "conv": "triton"} | ({"decode_fused": "triton"} if fused else {})
+            b.add("decode", "mamba2", L, "ok", backends=be, time_samples=s,
+                  metrics={"time_ms": float(np.median(s)), "time": {"count": 30}})  # fmt: skip
+        return synth.write(tmp_path / name, b.records)
+
+    plain, fused = decode_run("a", 0, False), decode_run("b", 1, True)
+    rows = Facts(data.load(fused)).rows("decode", model="mamba2")
+    assert set(rows["decode_step"]) == {"fused"}
+    assert set(rows["backend"]) == {"conv=triton decode_fused=triton ssm=triton"}
+    cmp = compared(plain, fused)
+    assert cmp.rows == [] and cmp.only_a == cmp.only_b == 2

@@ -79,3 +79,12 @@ def test_pth_makes_the_built_peers_importable(tmp_path, monkeypatch):
     )
     assert pth.parent == site and run.returncode == 0, run.stderr
     assert run.stdout.strip() == "1"
+
+
+def test_another_versions_copy_is_removed_so_it_cannot_import(tmp_path):
+    dest = tmp_path / "out" / "src"
+    for v in ("1.6", "1.7"):
+        (tmp_path / v).mkdir()
+        _sdist(tmp_path / v, f"causal_conv1d-{v}", {"setup.py": ""})
+        root = bcp.extract(tmp_path / v, "causal_conv1d", dest)
+    assert [p.name for p in dest.iterdir()] == [root.name] == ["causal_conv1d-1.7"]

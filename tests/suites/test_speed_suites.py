@@ -175,6 +175,7 @@ def test_throughput_steps_down_when_the_timed_decode_runs_out_of_memory(monkeypa
                min_samples=4)  # fmt: skip
     m = throughput.run(p)["metrics"]
     assert m["batch"] == 6  # 8 -> 7 -> 6, each failed try recorded
+    assert m["canary"]["passed"]
     assert [s["status"] for s in m["search"][-2:]] == ["oom at graph capture"] * 2
     assert m["tokens_per_s"] > 0
 
@@ -337,6 +338,37 @@ def test_planted_wrong_step_kernel_makes_the_decode_point_invalid(
     with pytest.raises(InvalidOutput, match="canary: the decode step"):
         decode.run(_point("decode", model, 64, backends=freeze(backends), gen_tokens=4,
                           cuda_graphs=False, min_samples=4))  # fmt: skip
+
+
+def test_planted_wrong_step_kernel_makes_the_throughput_point_invalid(monkeypatch):
+    """The largest batch's step is checked too (on its first sequences): a speed of a wrong step
+    is never reported."""
+    for entries in kernels.REGISTRY.values():
+        if "torch" in entries:
+            monkeypatch.setitem(entries, "planted", entries["torch"])
+    monkeypatch.setitem(kernels.REGISTRY["ssd_step"], "planted", f"{__name__}:off_ssd_step")
+    backends = {"attention": "math", "ssm": "planted", "conv": "torch"}
+    p = _point("throughput", "mamba2", context=64, gen_tokens=4, max_batch=8, cuda_graphs=False,
+               min_samples=4, backends=freeze(backends))  # fmt: skip
+    with pytest.raises(InvalidOutput, match="canary: the decode step"):
+        throughput.run(p)
+
+
+def test_canary_on_the_first_rows_restores_them_and_compares_only_them():
+    import models
+
+    torch.manual_seed(0)
+    m = models.create("mamba2", **{**TINY, "n_layer": 2}).eval()
+    cache = m.allocate_cache(3, 32)
+    with torch.inference_mode():
+        m.prefill(torch.randint(0, 256, (3, 12)), cache)
+    before = [t.clone() for t in cache.states()]
+    step = decode.Stepper(m, cache, torch.randint(0, 256, (3, 1)), graphs=False)
+    out = decode.canary(m, step, cache, 12, "float32", rows=2)
+    assert out["passed"]
+    after = cache.states()
+    assert all(torch.equal(a[:2], b[:2]) for a, b in zip(before, after, strict=True))
+    assert not all(torch.equal(a[2:], b[2:]) for a, b in zip(before, after, strict=True))
 
 
 def test_torch_step_path_swaps_every_fast_choice_and_puts_them_back():
