@@ -103,7 +103,9 @@ def run(point: Point) -> dict[str, Any]:
 
     with PeakMemory(point.device) as mem:
         if cold_prompt:  # see PrefillConfig.cold_prompt
-            first, samples, energy = one_timed_call(bench.model, cache, short_prompt, ttft, point)
+            first, samples, energy, pretune_ms = one_timed_call(
+                bench.model, cache, short_prompt, ttft, point
+            )
         else:
             first, cold_ms = cold_call(ttft, point.device)  # JIT, autotune, cuDNN plans
     # The canary compares the first call's output with a step-wise recomputation (modelbench's
@@ -143,6 +145,8 @@ def run(point: Point) -> dict[str, Any]:
             "time_ms": samples.cold_ms,
             "warmup_calls": samples.warmup_calls,
             "prompt_tokens": cold_prompt or point.context,  # the cold start's prompt
+            # cold_prompt's way: the layer-of-each-kind warm-up at L (Model.pretune), apart
+            **({"pretune_ms": pretune_ms} if cold_prompt else {}),
         },
         "backends_ran": bench.model.kernel_backends(),
     }
@@ -152,13 +156,17 @@ def one_timed_call(model, cache, short_prompt, call, point: Point):
     """PrefillConfig.cold_prompt's way: the cold start on the short prompt, the per-length work
     done at L by one layer of each kind (Model.pretune; a model without one, transformers',
     does it in the timed call), then one call of L, timed, inside the energy region.
-    -> (its output, Samples, the energy meter)."""
+    -> (its output, Samples, the energy meter, the warm-up's milliseconds or None)."""
     from harness.energy import EnergyMeter
     from harness.timing import Samples, cold_call
 
     _, cold_ms = cold_call(short_prompt, point.device)
+    pretune_ms = None
     if hasattr(model, "pretune"):
-        model.pretune(point.batch, point.context, cache)
+        _, pretune_ms = cold_call(
+            lambda: model.pretune(point.batch, point.context, cache), point.device
+        )
     with EnergyMeter(point.device) as energy:
         first, ms = cold_call(call, point.device)
-    return first, Samples(cold_ms=cold_ms, samples_ms=[ms], stopped_by="max_time"), energy
+    samples = Samples(cold_ms=cold_ms, samples_ms=[ms], stopped_by="max_time")
+    return first, samples, energy, pretune_ms

@@ -479,6 +479,7 @@ def test_long_prompt_takes_its_cold_start_on_a_short_one(slow_prompts, monkeypat
     monkeypatch.setattr(models.stack.Model, "pretune", spy)
     out = prefill.run(_point("prefill", "hybrid_1_7", 64, canary=True, cold_prompt=16))
     assert out["cold"]["prompt_tokens"] == 16 and out["cold"]["warmup_calls"] == 0
+    assert out["cold"]["pretune_ms"] >= 0  # the warm-up at L, recorded apart (MEASUREMENT.md)
     assert len(out["samples"]["time_ms"]) == 1 and out["metrics"]["stopped_by"] == "max_time"
     assert out["metrics"]["canary"]["passed"]  # the timed call's output is what it checks
     assert tuned == [(1, 64, 64)]  # once, at the prompt's length, with the prefill's cache
