@@ -21,6 +21,7 @@
 #   verify   decode plain and fused (canaries) for every model, short-cold-start prefills
 #   coldab   prefills with the short cold start and with a full one ($COLDAB), to compare
 #   peers    mamba-ssm's and causal-conv1d's CUDA built for this GPU, beside ours (kernels suite)
+#   profile  the decode step's kernels, GEMMs and gaps, plain and fused, every 1.3B model at 4K
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -161,6 +162,9 @@ peers)  # `make peers` (mamba-ssm's and causal-conv1d's CUDA built for this GPU 
         'suite.kernels.backends.ssd=[triton,mamba_ssm,fla]' \
         'suite.kernels.backends.selective_scan=[triton,mamba_ssm]' \
         'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;
+profile)  # where a batch-1 decode step's time goes: kernels, GEMMs, gaps (models/step_profile.py)
+    step profile "${PROFILE_LIMIT:-240}" .venv/bin/python -m models.step_profile \
+        --out "$OUT/results/step_profile" ;;
 testgpu)  # a failure stops the session: later steps would measure with code the GPU just failed
     # pytest's exit status decides (not its summary line: `-q -q` prints none, and a grep for
     # "N passed" once stopped a session after every test had passed)
@@ -223,7 +227,7 @@ example)  # one report over every run in $RUNS, figures also as PNG (the README 
     .venv/bin/python -m harness.report "$RUNS" --png "$out/figures" >"$OUT/example.log" 2>&1
     echo "example: rc=$?"; tail -3 "$OUT/example.log"
     tar czf "$OUT/run-example.tgz" "$out" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | coldab | peers | testgpu | standard | queue | example)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | coldab | peers | profile | testgpu | standard | queue | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).

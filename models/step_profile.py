@@ -1,0 +1,147 @@
+"""Where a batch-1 decode step's time goes (issue 5: MBU at 4K is 25-32%, not 60%).
+
+    python -m models.step_profile --out $OUT [--models transformer,mamba2] [--context 4096]
+
+For each 1.3B model, the decode step at context L (cache filled with random values, as the decode
+suite does), plain and fused: the CUDA-graph replay's time a token (what the suite reports), and
+the same step's kernels traced by torch.profiler (eager replays of the step, CUPTI kernel
+records): device time by kernel, launches a step, the GEMMs' share and their achieved bandwidth
+on the weights they read. The replay time minus the kernels' device time is the gaps between
+kernels that no kernel speed-up removes. Records go to <out>/step_profile.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+GEMM_MARKERS = ("gemm", "gemv", "cublas", "cutlass", "sm90_xmma", "nvjet")
+
+
+def is_gemm(kernel: str) -> bool:
+    k = kernel.lower()
+    return any(m in k for m in GEMM_MARKERS)
+
+
+def per_step(events, steps: int) -> dict:
+    """Kernel records (name, device microseconds) of `steps` steps -> one step's summary."""
+    by_name: dict[str, list[float]] = defaultdict(list)
+    for name, us in events:
+        by_name[name].append(us)
+    kernels = sorted(
+        ({"kernel": k, "us": sum(v) / steps, "calls": len(v) / steps} for k, v in by_name.items()),
+        key=lambda r: -r["us"],
+    )
+    total = sum(r["us"] for r in kernels)
+    gemm = sum(r["us"] for r in kernels if is_gemm(r["kernel"]))
+    return {
+        "kernel_us": total,
+        "gemm_us": gemm,
+        "launches": sum(r["calls"] for r in kernels),
+        "top": kernels[:12],
+    }
+
+
+def profile_step(step, steps: int) -> list[tuple[str, float]]:
+    """CUDA kernel records of `steps` eager calls of `step`."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    return [
+        (e.name, e.device_time)  # microseconds on the device
+        for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CUDA and e.device_time > 0
+    ]
+
+
+def replay_ms(step, cache, start: int, reps: int = 200) -> float:
+    import torch
+
+    times = []
+    for _ in range(reps):
+        cache.pos.fill_(start)
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        step()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def measure(name: str, size: str, L: int, fused: bool) -> dict:
+    import torch
+
+    import models
+    from suites import modelbench as mb
+    from suites.decode import Stepper
+
+    cfg = models.config(name, size, fused_decode=fused)
+    backends = {"attention": "cudnn", "ssm": "triton", "conv": "triton"}
+    model = cfg.build("cuda", torch.bfloat16, backends=backends).eval()
+    cache = model.allocate_cache(1, L + 8)
+    mb.fill_cache_randomly(cache, L, 0)
+    ids = torch.randint(0, cfg.vocab_size, (1, 1), device="cuda")
+    graph = Stepper(model, cache, ids, graphs=True)
+    ms = replay_ms(graph, cache, L)
+    eager = Stepper(model, cache, ids, graphs=False)
+    cache.pos.fill_(L)
+    eager()  # warm
+    steps = 10
+    events = []
+    for _ in range(steps):  # one position, as the replays
+        cache.pos.fill_(L)
+        events += profile_step(eager, 1)
+    summary = per_step(events, steps)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    step_bytes = model.cost().decode_bytes(1, L, "bfloat16")
+    return {
+        "model": name,
+        "size": size,
+        "context": L,
+        "fused": fused,
+        "graph_ms": ms,
+        "kernel_ms": summary["kernel_us"] / 1e3,
+        "gaps_ms": ms - summary["kernel_us"] / 1e3,
+        "gemm_ms": summary["gemm_us"] / 1e3,
+        "gemm_weight_gbps": weights / (summary["gemm_us"] * 1e-6) / 1e9,
+        "launches": summary["launches"],
+        "mbu_bytes": step_bytes,
+        "top": summary["top"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="step_profile_out")
+    ap.add_argument("--models", default="transformer,mamba2,mamba1,hybrid_1_7,hybrid_30")
+    ap.add_argument("--size", default="1.3b")
+    ap.add_argument("--context", type=int, default=4096)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "step_profile.jsonl", "a") as f:
+        for name in args.models.split(","):
+            for fused in (False, True):
+                rec = measure(name, args.size, args.context, fused)
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+                print(
+                    f"{name:>11} {'fused' if fused else 'plain'}: {rec['graph_ms']:.3f} ms a "
+                    f"token; kernels {rec['kernel_ms']:.3f} (GEMMs {rec['gemm_ms']:.3f}, "
+                    f"{rec['gemm_weight_gbps']:.0f} GB/s on the weights), gaps "
+                    f"{rec['gaps_ms']:.3f}, {rec['launches']:.0f} launches",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""The decode-step profile's arithmetic (the trace itself needs a GPU: models/step_profile.py)."""
+
+import pytest
+
+from models.step_profile import is_gemm, per_step
+
+
+def test_per_step_averages_kernels_over_steps_and_splits_out_the_gemms():
+    events = [
+        ("sm90_xmma_gemm_bf16bf16_bf16f32", 10.0),
+        ("sm90_xmma_gemm_bf16bf16_bf16f32", 12.0),
+        ("_add_rmsnorm_kernel", 2.0),
+        ("_add_rmsnorm_kernel", 2.0),
+        ("_ssd_step_kernel", 4.0),
+        ("_ssd_step_kernel", 6.0),
+    ]
+    s = per_step(events, steps=2)
+    assert s["kernel_us"] == pytest.approx(18.0)
+    assert s["gemm_us"] == pytest.approx(11.0)
+    assert s["launches"] == pytest.approx(3.0)
+    assert [r["kernel"] for r in s["top"]][0].startswith("sm90_xmma_gemm")
+
+
+@pytest.mark.parametrize(
+    "name, gemm",
+    [
+        ("nvjet_tst_64x8_64x16_4x1_v_bz_TNT", True),
+        ("cutlass_80_wmma_tensorop_bf16_s161616gemm", True),
+        ("gemv2T_kernel_val<int, int, __nv_bfloat16>", True),
+        ("_scan_step_kernel", False),
+        ("vectorized_elementwise_kernel", False),
+    ],
+)
+def test_gemm_kernels_are_recognised_by_name(name, gemm):
+    assert is_gemm(name) is gemm
