@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -62,19 +61,13 @@ def profile_step(step, steps: int) -> list[tuple[str, float]]:
     ]
 
 
-def replay_ms(step, cache, start: int, reps: int = 200) -> float:
-    import torch
+def replay_ms(step, cache, start: int) -> float:
+    """The step's median time a token, timed as the decode suite times it."""
+    from harness.timing import TimingConfig
+    from suites.decode import time_tokens
 
-    times = []
-    for _ in range(reps):
-        cache.pos.fill_(start)
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        step()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+    samples = time_tokens(step, cache, start, 32, TimingConfig(), 256, "cuda")
+    return samples.summary()["median"]
 
 
 def measure(name: str, size: str, L: int, fused: bool) -> dict:
