@@ -7,7 +7,9 @@ loss of position t is bucketed by t, so "does the model use long context" is the
 buckets, and lengths beyond the training length show extrapolation.
 
 One point per model x evaluation length; the points of a model share one trained model (cached
-on disk by a key over every training and corpus setting).
+on disk by a key over every training and corpus setting). model=hf: a transformers checkpoint
+(suite.model_overrides.hf_source), not trained, scored on the same windows with its own
+tokenizer, by byte position (suites/quality/pretrained.py).
 
     make bench ARGS="suite=perplexity"
     make bench ARGS="suite=perplexity suite.perplexity.corpus.source=folder \
@@ -137,8 +139,10 @@ def _corpus_config(point: Point) -> CorpusConfig:
 
 
 def preflight(point: Point, ctx) -> str | None:
-    from suites.quality import tiny
+    from suites.quality import pretrained, tiny
 
+    if point.model == "hf":  # a checkpoint, scored as it is (suites/quality/pretrained.py)
+        return Q.backend_reason(point) or pretrained.check(Q.thaw_overrides(point))
     return Q.backend_reason(point) or tiny.check(point.model, point.size, _model_overrides(point))
 
 
@@ -237,6 +241,11 @@ def run(point: Point) -> dict[str, Any]:
 
     device = tiny.device_of(point)
     corpus = C.load(_corpus_config(point))
+    if point.model == "hf":
+        from suites.quality import pretrained
+
+        windows = eval_windows(corpus, point.context, point.param("eval_windows"))
+        return pretrained.run(point, corpus, windows, Q.thaw_overrides(point), device)
     state, info, trained_here = trained(point, device, corpus)
     model, notes = Q.build_tiny(point, device, _model_overrides(point))
     model.load_state_dict(state)

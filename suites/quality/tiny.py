@@ -49,8 +49,8 @@ def check(preset: str, size: str, ovr: dict[str, Any]) -> str | None:
 
     if preset == "hf":
         return (
-            "the quality suites train native presets from scratch; a transformers checkpoint "
-            "runs through suite.lm_eval with weights=pretrained"
+            "this suite trains native presets from scratch; a transformers checkpoint is "
+            "scored as it is by the perplexity suite and by suite.lm_eval (weights=pretrained)"
         )
     try:
         cfg = models.config(preset, size, **ovr)

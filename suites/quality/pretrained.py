@@ -1,0 +1,106 @@
+"""A transformers checkpoint (model=hf, suite.model_overrides.hf_source) in the perplexity suite:
+scored as it is, with its own tokenizer, on the same held-out byte windows as the models trained
+here, in bits per byte by byte position, so the two line up whatever the tokenizer.
+
+Each window's bytes are decoded as UTF-8 (a character cut at the window's edge, or any invalid
+byte, is dropped: the bytes scored are the decoded text's), tokenized without special tokens,
+and prefixed with the tokenizer's BOS (else EOS) so that the first token is predicted too. A
+token's loss is counted at the byte where it starts; the bytes it covers count as scored. A
+window longer than the checkpoint's positions is an error, never silently truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def source(overrides: dict[str, Any]) -> str:
+    return str(overrides.get("hf_source") or "")
+
+
+def check(overrides: dict[str, Any]) -> str | None:
+    if not source(overrides):
+        return "model=hf needs a checkpoint: +suite.model_overrides.hf_source=<folder or hub id>"
+    return None
+
+
+def load(src: str, device: str):
+    """(model, fast tokenizer, notes): the checkpoint's own weights and tokenizer."""
+    from transformers import AutoTokenizer
+
+    import models
+
+    tok = AutoTokenizer.from_pretrained(src)
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(f"{src}: bits per byte by position needs a fast tokenizer (offsets)")
+    model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device).eval()
+    notes = {"weights": "pretrained", "hf_source": src, "params": model.num_params(),
+             "kernel_backends": model.kernel_backends(), "trained_here": False}  # fmt: skip
+    return model, tok, notes
+
+
+def max_positions(model) -> int | None:
+    cfg = model.hf.config.get_text_config()
+    return getattr(cfg, "max_position_embeddings", None)
+
+
+def window_scores(model, tok, window: bytes, device: str, limit: int | None):
+    """-> (nll [n] nats at each token's first byte, scored [n] 0/1, tokens predicted), n the
+    decoded text's UTF-8 bytes."""
+    import torch
+    import torch.nn.functional as F
+
+    text = window.decode("utf-8", errors="ignore")
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    prefix = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    if prefix is None:
+        raise ValueError("the tokenizer has neither a BOS nor an EOS token to start a window")
+    ids = [prefix, *enc["input_ids"]]
+    if limit is not None and len(ids) > limit:
+        raise ValueError(
+            f"a window of {len(window)} bytes is {len(ids)} tokens, past the checkpoint's "
+            f"{limit} positions: lower suite.perplexity.lengths (no silent truncation)"
+        )
+    x = torch.tensor([ids], device=device)
+    with torch.no_grad():
+        logits = model(x).float()[0, :-1]
+    nll = F.cross_entropy(logits, x[0, 1:], reduction="none").cpu().numpy()
+    starts = np.concatenate([[0], np.cumsum([len(c.encode()) for c in text])])  # char -> byte
+    n = int(starts[-1])
+    out, scored = np.zeros(n), np.zeros(n)
+    for loss, (a, b) in zip(nll, enc["offset_mapping"], strict=True):
+        lo, hi = int(starts[a]), int(starts[b])
+        if hi > lo:
+            out[lo] += loss
+            scored[lo:hi] = 1.0
+    return out, scored, len(nll)
+
+
+def run(point, corpus, windows: np.ndarray, overrides: dict[str, Any], device: str) -> dict:
+    """The perplexity record of a checkpoint: bits per byte overall and by byte-position bucket."""
+    from suites.perplexity import bits_per_byte
+
+    model, tok, notes = load(source(overrides), device)
+    L, limit = point.context, max_positions(model)
+    nll, scored, tokens = np.zeros((len(windows), L)), np.zeros((len(windows), L)), 0
+    for i, w in enumerate(windows):
+        a, s, n = window_scores(model, tok, bytes(w[:L]), device, limit)
+        nll[i, : len(a)], scored[i, : len(s)] = a, s  # len <= L: invalid bytes are dropped
+        tokens += n
+    edges = point.param("buckets")
+    scores = bits_per_byte(nll, scored, list(edges) if edges else None)
+    scores["tokens"] = tokens  # tokens predicted (bits_per_byte counted byte positions)
+    return {
+        "metrics": {
+            **scores,
+            "windows": len(windows),
+            "tokens_per_byte": tokens / scores["bytes"],
+            "trained_here": False,
+            "params": notes["params"],
+            "corpus": corpus.info,
+        },  # fmt: skip
+        "model": notes,
+        "backends_ran": notes["kernel_backends"],
+    }
