@@ -2,7 +2,8 @@
 pairs, then the keys again at power-law distances; after each key the model must produce its
 value. Small models of each architecture are trained here from scratch, once per learning rate
 of a small sweep, and the best test accuracy is kept (Zoology's protocol). One point per
-model x width x sequence length x number of pairs.
+model x width x sequence length x number of pairs. model=hf (suite.model_overrides.hf_source):
+a transformers checkpoint scored zero-shot on the same test set (suites/quality/pretrained.py).
 
     make bench ARGS="suite=recall"                       # GPU: mqar + niah
     make bench ARGS="suite=quality_smoke"                # CPU, tiny
@@ -107,9 +108,11 @@ def _model_overrides(point: Point) -> dict[str, Any]:
 
 
 def preflight(point: Point, ctx) -> str | None:
-    from suites.quality import tiny
+    from suites.quality import pretrained, tiny
 
     reason = _spec(point, 1, 0).check() or Q.backend_reason(point)
+    if point.model == "hf":  # a checkpoint, zero-shot (suites/quality/pretrained.py)
+        return reason or pretrained.check(Q.thaw_overrides(point))
     return reason or tiny.check(point.model, point.size, _model_overrides(point))
 
 
@@ -131,6 +134,11 @@ def run(point: Point) -> dict[str, Any]:
     )
     x, y = tiny.tensors(train_arrays)
     xt, yt = tiny.tensors(test_arrays)
+    if point.model == "hf":  # a checkpoint as it is: the test set, zero-shot, no training
+        from suites.quality import pretrained
+
+        out = pretrained.zero_shot(point, xt, yt, point.param("vocab_size"), device)
+        return {**out, "data": {"test": test_info}}
     ovr = _model_overrides(point)
 
     by_lr: dict[str, Any] = {}

@@ -6,7 +6,8 @@ SSMs extrapolate differently, which is the point.
 
 One point per model x length x depth; every point of a model shares one trained model (trained by
 the first point that needs it, cached on disk by a key over every training setting), so each
-record carries the training loss curve without training again.
+record carries the training loss curve without training again. model=hf: a transformers
+checkpoint scored zero-shot on each cell's examples (suites/quality/pretrained.py).
 
     make bench ARGS="suite=recall"
     make bench ARGS="suite=recall 'suite.niah.depths=[0,0.5,1]' 'sweep.context=[512,2k,8k]'"
@@ -116,6 +117,10 @@ def preflight(point: Point, ctx) -> str | None:
         or _spec(point, 1, point.param("train_length"), None, True, 0).check()
         or Q.backend_reason(point)
     )
+    if point.model == "hf":  # a checkpoint, zero-shot (suites/quality/pretrained.py)
+        from suites.quality import pretrained
+
+        return reason or pretrained.check(Q.thaw_overrides(point))
     return reason or tiny.check(point.model, point.size, _model_overrides(point))
 
 
@@ -182,24 +187,43 @@ def _train(point: Point, device: str):
     return state, info
 
 
-def run(point: Point) -> dict[str, Any]:
+def _eval_set(point: Point):
+    """The cell's evaluation examples: (inputs, labels, data info)."""
     from suites.quality import tiny
-    from suites.quality.cache import cached_state
     from suites.quality.synthetic import load_niah
 
-    device = tiny.device_of(point)
-    state, info, trained_here = cached_state(
-        "niah-model", _train_key(point), lambda: _train(point, device), point.param("cache_dir")
-    )
-    model, notes = Q.build_tiny(point, device, _model_overrides(point))
-    model.load_state_dict(state)
     L, depth = point.context, point.param("depth")
     # evaluation seeds differ per cell so that cells are independent samples
     seed = 1_000_003 * (point.seed + 1) + 7919 * L + round(depth * 1000)
     ev, ev_info = load_niah(
         _spec(point, point.param("eval_examples"), L, depth, False, seed), point.param("cache_dir")
     )
-    x, y = tiny.tensors(ev)
+    return (*tiny.tensors(ev), ev_info)
+
+
+def _zero_shot(point: Point, device: str) -> dict[str, Any]:
+    from suites.quality import pretrained
+
+    x, y, ev_info = _eval_set(point)
+    out = pretrained.zero_shot(point, x, y, point.param("vocab_size"), device)
+    out["metrics"].update(depth=point.param("depth"), train_length=None, beyond_training=None)
+    return {**out, "data": {"eval": ev_info}}
+
+
+def run(point: Point) -> dict[str, Any]:
+    from suites.quality import tiny
+    from suites.quality.cache import cached_state
+
+    device = tiny.device_of(point)
+    if point.model == "hf":  # a checkpoint as it is: the cell's examples, zero-shot
+        return _zero_shot(point, device)
+    state, info, trained_here = cached_state(
+        "niah-model", _train_key(point), lambda: _train(point, device), point.param("cache_dir")
+    )
+    model, notes = Q.build_tiny(point, device, _model_overrides(point))
+    model.load_state_dict(state)
+    x, y, ev_info = _eval_set(point)
+    L, depth = point.context, point.param("depth")
     acc, scored = tiny.accuracy(model, x, y, max(1, point.param("eval_tokens") // L), device)
     return {
         "metrics": {

@@ -26,18 +26,24 @@ def check(overrides: dict[str, Any]) -> str | None:
     return None
 
 
+def load_model(src: str, device: str):
+    """(model, notes): the checkpoint's own weights, as it is."""
+    import models
+
+    model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device).eval()
+    notes = {"weights": "pretrained", "hf_source": src, "params": model.num_params(),
+             "kernel_backends": model.kernel_backends(), "trained_here": False}  # fmt: skip
+    return model, notes
+
+
 def load(src: str, device: str):
     """(model, fast tokenizer, notes): the checkpoint's own weights and tokenizer."""
     from transformers import AutoTokenizer
 
-    import models
-
     tok = AutoTokenizer.from_pretrained(src)
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{src}: bits per byte by position needs a fast tokenizer (offsets)")
-    model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device).eval()
-    notes = {"weights": "pretrained", "hf_source": src, "params": model.num_params(),
-             "kernel_backends": model.kernel_backends(), "trained_here": False}  # fmt: skip
+    model, notes = load_model(src, device)
     return model, tok, notes
 
 
@@ -104,3 +110,51 @@ def run(point, corpus, windows: np.ndarray, overrides: dict[str, Any], device: s
         "model": notes,
         "backends_ran": notes["kernel_backends"],
     }
+
+
+# ---- the synthetic recall tasks (mqar, niah) on a checkpoint, zero-shot ---------------------
+
+
+def token_offset(checkpoint_vocab: int, task_vocab: int) -> int:
+    """Where the task's token ids land in the checkpoint's vocabulary: its middle, away from the
+    special and byte tokens a tokenizer puts first and the rare merges it puts last."""
+    if task_vocab > checkpoint_vocab:
+        raise ValueError(
+            f"the task's vocabulary ({task_vocab}) is larger than the checkpoint's "
+            f"({checkpoint_vocab}): lower its vocab_size"
+        )
+    return (checkpoint_vocab - task_vocab) // 2
+
+
+def shift_tokens(x, y, offset: int):
+    """Task ids -> checkpoint ids (labels IGNORE stay IGNORE)."""
+    from suites.training import IGNORE
+
+    return x + offset, y.where(y == IGNORE, y + offset)
+
+
+def zero_shot(point, x, y, task_vocab: int, device: str) -> dict:
+    """A synthetic recall task's test set scored on a checkpoint as it is (no training): the
+    argmax over its whole vocabulary at every scored position, the task's ids moved into the
+    middle of that vocabulary. -> the metrics and model notes of the record."""
+    from suites.quality import tiny
+
+    model, notes = load_model(source(point_overrides(point)), device)
+    limit = max_positions(model)
+    if limit is not None and x.shape[1] > limit:
+        raise ValueError(
+            f"sequences of {x.shape[1]} tokens are past the checkpoint's {limit} positions "
+            "(no silent truncation)"
+        )
+    offset = token_offset(model.hf.config.get_text_config().vocab_size, task_vocab)
+    xs, ys = shift_tokens(x, y, offset)
+    acc, scored = tiny.accuracy(model, xs, ys, max(1, 65536 // x.shape[1]), device)
+    metrics = {"accuracy": acc, "scored": scored, "trained_here": False, "zero_shot": True,
+               "token_offset": offset, "params": notes["params"]}  # fmt: skip
+    return {"metrics": metrics, "model": notes, "backends_ran": notes["kernel_backends"]}
+
+
+def point_overrides(point) -> dict[str, Any]:
+    from suites.quality.points import thaw_overrides
+
+    return thaw_overrides(point)

@@ -49,8 +49,8 @@ def check(preset: str, size: str, ovr: dict[str, Any]) -> str | None:
 
     if preset == "hf":
         return (
-            "this suite trains native presets from scratch; a transformers checkpoint is "
-            "scored as it is by the perplexity suite and by suite.lm_eval (weights=pretrained)"
+            "a transformers checkpoint is not trained here: the quality suites score it as it "
+            "is (suites/quality/pretrained.py; lm_eval with weights=pretrained)"
         )
     try:
         cfg = models.config(preset, size, **ovr)

@@ -84,3 +84,86 @@ def test_model_hf_needs_a_checkpoint_named():
     assert "hf_source" in suite.preflight(point, None)
     named = replace(point, params=freeze({"overrides": {"hf_source": "/some/ckpt"}}))
     assert suite.preflight(named, None) is None
+
+
+# ---- mqar and niah on a checkpoint, zero-shot -----------------------------------------------
+
+
+class InductionOracle:
+    """A stand-in checkpoint that solves associative recall exactly: at each position it
+    predicts the token that followed the first occurrence of the current token (the key-value
+    pairs come first; later random filler may repeat a key)."""
+
+    def __init__(self, vocab: int):
+        import types
+
+        text = types.SimpleNamespace(vocab_size=vocab, max_position_embeddings=4096)
+        self.hf = types.SimpleNamespace(config=types.SimpleNamespace(get_text_config=lambda: text))
+        self.vocab = vocab
+
+    def eval(self):
+        return self
+
+    def __call__(self, x):
+        import torch
+
+        B, T = x.shape
+        logits = torch.zeros(B, T, self.vocab)
+        for b in range(B):
+            first: dict[int, int] = {}
+            for t in range(T):
+                k = int(x[b, t])
+                if k in first:
+                    logits[b, t, int(x[b, first[k] + 1])] = 1.0
+                else:
+                    first[k] = t
+        return logits
+
+
+def _oracle(monkeypatch, vocab=300):
+    notes = lambda src: {"params": 0, "kernel_backends": {}, "hf_source": src}  # noqa: E731
+    monkeypatch.setattr(
+        pretrained, "load_model", lambda src, dev: (InductionOracle(vocab), notes(src))
+    )
+
+
+def test_shift_keeps_unscored_positions_and_refuses_a_too_small_vocabulary():
+    import torch
+
+    x, y = torch.tensor([[1, 2, 3]]), torch.tensor([[-100, 5, -100]])
+    xs, ys = pretrained.shift_tokens(x, y, 10)
+    assert xs.tolist() == [[11, 12, 13]] and ys.tolist() == [[-100, 15, -100]]
+    assert pretrained.token_offset(300, 64) == 118
+    with pytest.raises(ValueError, match="larger than the checkpoint"):
+        pretrained.token_offset(50, 64)
+
+
+def test_mqar_on_a_checkpoint_scores_the_test_set_zero_shot(tmp_path, monkeypatch):
+    from suites import mqar
+    from tests.suites.test_mqar import _point as mqar_point
+
+    _oracle(monkeypatch)
+    p = mqar_point(tmp_path, model="hf", overrides={"hf_source": "ckpt"})
+    assert mqar.preflight(p, None) is None
+    m = mqar.run(p)["metrics"]
+    assert m["zero_shot"] and not m["trained_here"] and m["token_offset"] == (300 - 64) // 2
+    assert m["accuracy"] == 1.0 and m["scored"] == 64 * 4  # an exact induction head recalls all
+
+
+def test_niah_on_a_checkpoint_scores_each_cell_zero_shot(tmp_path, monkeypatch):
+    from suites import niah
+    from tests.suites.test_niah import _point as niah_point
+
+    _oracle(monkeypatch)
+    p = niah_point(tmp_path, 64, 0.5)
+    p = replace(p, model="hf", params=freeze({**dict(p.params), "overrides": {"hf_source": "c"}}))
+    m = niah.run(p)["metrics"]
+    assert m["zero_shot"] and m["depth"] == 0.5 and m["accuracy"] == 1.0 and m["scored"] == 16
+
+
+def test_a_real_tiny_checkpoint_runs_the_recall_tasks(tmp_path, checkpoint):
+    from suites import mqar
+    from tests.suites.test_mqar import _point as mqar_point
+
+    m = mqar.run(mqar_point(tmp_path, model="hf", overrides={"hf_source": checkpoint}))
+    assert 0.0 <= m["metrics"]["accuracy"] <= 1.0 and m["model"]["hf_source"] == checkpoint
