@@ -128,17 +128,17 @@ def run(point: Point) -> dict[str, Any]:
     n_train = point.param("train_examples") or steps * bs
     cache = point.param("cache_dir")
     # train and test come from different seeds of the same generator: disjoint draws
-    train_arrays, train_info = load_mqar(_spec(point, n_train, 2 * point.seed), cache)
     test_arrays, test_info = load_mqar(
         _spec(point, point.param("test_examples"), 2 * point.seed + 1), cache
     )
-    x, y = tiny.tensors(train_arrays)
     xt, yt = tiny.tensors(test_arrays)
     if point.model == "hf":  # a checkpoint as it is: the test set, zero-shot, no training
         from suites.quality import pretrained
 
         out = pretrained.zero_shot(point, xt, yt, point.param("vocab_size"), device)
         return {**out, "data": {"test": test_info}}
+    train_arrays, train_info = load_mqar(_spec(point, n_train, 2 * point.seed), cache)
+    x, y = tiny.tensors(train_arrays)
     ovr = _model_overrides(point)
 
     by_lr: dict[str, Any] = {}

@@ -238,7 +238,8 @@ def flatten(rec: dict[str, Any]) -> dict[str, Any]:
         "width": _num(params.get("width")),
         "kv_pairs": _num(params.get("kv_pairs")),
         "depth": _num(params.get("depth")),
-        "train_length": _num(params.get("train_length")),
+        # a checkpoint scored as it is (model=hf) was not trained at the suite's length
+        "train_length": None if model == "hf" else _num(params.get("train_length")),
         "reason": rec.get("reason") or "",
         "hash": rec.get("hash", ""),
         "device_memory_bytes": _num(m.get("device_memory_bytes")),

@@ -284,6 +284,8 @@ def quality(facts: Facts) -> list[Sentence]:
     for suite, name in (("mqar", "MQAR recall"), ("niah", "Needle retrieval")):
         rows = facts.rows(suite)
         rows = rows[rows["accuracy"].notna()]
+        out += _checkpoint(rows, name, "accuracy", lambda v: f"{v:.1%}")
+        rows = rows[rows["model"] != "hf"]  # the models trained here, compared on one budget
         if rows.empty:
             continue
         shared, partial = _shared_settings(rows)
@@ -301,6 +303,8 @@ def quality(facts: Facts) -> list[Sentence]:
         )
     rows = facts.rows("perplexity")
     rows = rows[rows["bpb"].notna()]
+    out += _checkpoint(rows, "Bits per byte", "bpb", lambda v: f"{v:.3f}")
+    rows = rows[rows["model"] != "hf"]
     if not rows.empty:
         parts = []
         for L, at in rows.groupby("context"):
@@ -316,6 +320,19 @@ def quality(facts: Facts) -> list[Sentence]:
             )
         )
     return out
+
+
+def _checkpoint(rows, name: str, metric: str, fmt) -> list[Sentence]:
+    """A transformers checkpoint (model=hf) scored as it is: its own sentence, never ranked
+    with the models trained here on one budget."""
+    at = rows[rows["model"] == "hf"]
+    if at.empty:
+        return []
+    by_len = at.groupby("context")[metric].mean()
+    items = ", ".join(f"{fmt(v)} at {fmt_len(L)}" for L, v in by_len.items())
+    return [
+        Sentence(f"{name} of the transformers checkpoint, as it is (not trained here): {items}.")
+    ]
 
 
 def ledger(verdicts) -> list[Sentence]:

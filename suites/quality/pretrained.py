@@ -5,7 +5,7 @@ here, in bits per byte by byte position, so the two line up whatever the tokeniz
 Each window's bytes are decoded as UTF-8 (a character cut at the window's edge, or any invalid
 byte, is dropped: the bytes scored are the decoded text's), tokenized without special tokens,
 and prefixed with the tokenizer's BOS (else EOS) so that the first token is predicted too. A
-token's loss is counted at the byte where it starts; the bytes it covers count as scored. A
+token's loss and its bytes (to the next token's start) are counted at the byte where it starts. A
 window longer than the checkpoint's positions is an error, never silently truncated.
 """
 
@@ -28,9 +28,13 @@ def check(overrides: dict[str, Any]) -> str | None:
 
 def load_model(src: str, device: str):
     """(model, notes): the checkpoint's own weights, as it is."""
+    import torch
+
     import models
 
-    model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device).eval()
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32  # as the trained models run
+    model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device, dtype=dtype)
+    model = model.eval()
     notes = {"weights": "pretrained", "hf_source": src, "params": model.num_params(),
              "kernel_backends": model.kernel_backends(), "trained_here": False}  # fmt: skip
     return model, notes
@@ -53,8 +57,8 @@ def max_positions(model) -> int | None:
 
 
 def window_scores(model, tok, window: bytes, device: str, limit: int | None):
-    """-> (nll [n] nats at each token's first byte, scored [n] 0/1, tokens predicted), n the
-    decoded text's UTF-8 bytes."""
+    """-> (nll [n] nats at each token's first byte, bytes [n] that token's bytes there, tokens
+    predicted), n the decoded text's UTF-8 bytes."""
     import torch
     import torch.nn.functional as F
 
@@ -71,16 +75,30 @@ def window_scores(model, tok, window: bytes, device: str, limit: int | None):
         )
     x = torch.tensor([ids], device=device)
     with torch.no_grad():
-        logits = model(x).float()[0, :-1]
-    nll = F.cross_entropy(logits, x[0, 1:], reduction="none").cpu().numpy()
+        logits, target = model(x)[0, :-1], x[0, 1:]
+        # in slices: [tokens, vocabulary] in fp32 at once can be many GB
+        parts = [
+            F.cross_entropy(logits[s : s + 4096].float(), target[s : s + 4096], reduction="none")
+            for s in range(0, logits.shape[0], 4096)
+        ]
+        nll = torch.cat(parts).cpu().numpy()
+    # Each token owns the bytes from its start to the next token's (the first from byte 0, the
+    # last to the end): every byte counted once, even where a tokenizer's offsets leave out
+    # spaces or are empty; its loss and its bytes go to the position of its start, so a bucket
+    # holds whole tokens.
     starts = np.concatenate([[0], np.cumsum([len(c.encode()) for c in text])])  # char -> byte
     n = int(starts[-1])
+    lo = [int(starts[a]) for a, _ in enc["offset_mapping"]]
+    for i in range(len(lo)):
+        lo[i] = 0 if i == 0 else min(max(lo[i], lo[i - 1]), n)
     out, scored = np.zeros(n), np.zeros(n)
-    for loss, (a, b) in zip(nll, enc["offset_mapping"], strict=True):
-        lo, hi = int(starts[a]), int(starts[b])
-        if hi > lo:
-            out[lo] += loss
-            scored[lo:hi] = 1.0
+    for i, loss in enumerate(nll):
+        end = lo[i + 1] if i + 1 < len(lo) else n
+        if lo[i] < n:
+            out[lo[i]] += loss
+            scored[lo[i]] += end - lo[i]
+        else:  # a trailing token past the last byte (none of its own): the last byte's
+            out[n - 1] += loss
     return out, scored, len(nll)
 
 
@@ -149,8 +167,8 @@ def zero_shot(point, x, y, task_vocab: int, device: str) -> dict:
     offset = token_offset(model.hf.config.get_text_config().vocab_size, task_vocab)
     xs, ys = shift_tokens(x, y, offset)
     acc, scored = tiny.accuracy(model, xs, ys, max(1, 65536 // x.shape[1]), device)
-    metrics = {"accuracy": acc, "scored": scored, "trained_here": False, "zero_shot": True,
-               "token_offset": offset, "params": notes["params"]}  # fmt: skip
+    metrics = {"accuracy": acc, "scored_positions": scored, "trained_here": False,
+               "zero_shot": True, "token_offset": offset, "params": notes["params"]}  # fmt: skip
     return {"metrics": metrics, "model": notes, "backends_ran": notes["kernel_backends"]}
 
 

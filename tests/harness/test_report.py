@@ -344,3 +344,31 @@ def test_quality_summary_compares_models_on_shared_settings_and_perplexity_by_le
     bpb = next(t for t in texts if t.startswith("Bits per byte"))
     assert "at 2K (the trained length): Mamba-2 2.100, Transformer 2.300" in bpb
     assert "at 8K: Mamba-2 2.000, Transformer 3.400" in bpb
+
+
+def test_a_checkpoint_scored_as_it_is_gets_its_own_sentence_not_a_rank():
+    """model=hf was not trained on the suite's budget: never ranked among the models that were,
+    and its missing cells do not shrink their shared settings."""
+    from harness.report import data, summary
+    from harness.report.facts import Facts
+
+    b = synth.Builder(0)
+    for model, accs in (("transformer", (1.0, 0.2)), ("mamba2", (0.3, 0.1)), ("hf", (0.9,))):
+        for pairs, acc in zip((4, 8), accs, strict=False):
+            b.add("mqar", model, 64, size="", dtype="float32", metrics={"accuracy": acc},
+                  params={"width": 64, "kv_pairs": pairs, "seq_len": 64})  # fmt: skip
+    for model, v in (("transformer", 2.3), ("hf", 1.1)):
+        b.add("perplexity", model, 2048, size="", dtype="float32", metrics={"bpb": v},
+              params={"train_length": 2048})  # fmt: skip
+    facts = Facts(data.Run(Path("x"), {}, {}, data.table(b.records), 0))
+    texts = [s.text for s in summary.quality(facts)]
+    mqar = next(t for t in texts if t.startswith("MQAR recall, mean"))
+    assert "over every setting" in mqar and "Transformer 60.0%" in mqar and "hf" not in mqar
+    assert (
+        "MQAR recall of the transformers checkpoint, as it is (not trained here): 90.0% at 64."
+        in texts
+    )
+    bpb = next(t for t in texts if t.startswith("Bits per byte (lower"))
+    assert "1.100" not in bpb and "Transformer 2.300" in bpb
+    assert any(t.startswith("Bits per byte of the transformers checkpoint") for t in texts)
+    assert facts.rows("perplexity", model="hf")["train_length"].isna().all()

@@ -20,15 +20,19 @@ tokenizers = pytest.importorskip("tokenizers")
 TEXT = "The needle sits in the haystack; the haystack is long. Ünïcode bytes count too. " * 40
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A tiny Llama with a byte-level BPE tokenizer of its own, saved as a folder."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+@pytest.fixture(scope="module", params=[False, True], ids=["offsets", "trimmed-offsets"])
+def checkpoint(tmp_path_factory, request):
+    """A tiny Llama with a byte-level BPE tokenizer of its own, saved as a folder; with trimmed
+    offsets (GPT-2 style: a token's leading space is outside its span, a lone space's is empty)
+    as well, which must not lose a byte or a loss."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     path = tmp_path_factory.mktemp("ckpt")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
+    if request.param:
+        tok.post_processor = processors.ByteLevel(trim_offsets=True)
     trainer = trainers.BpeTrainer(
         vocab_size=300, special_tokens=["<s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
@@ -147,7 +151,7 @@ def test_mqar_on_a_checkpoint_scores_the_test_set_zero_shot(tmp_path, monkeypatc
     assert mqar.preflight(p, None) is None
     m = mqar.run(p)["metrics"]
     assert m["zero_shot"] and not m["trained_here"] and m["token_offset"] == (300 - 64) // 2
-    assert m["accuracy"] == 1.0 and m["scored"] == 64 * 4  # an exact induction head recalls all
+    assert m["accuracy"] == 1.0 and m["scored_positions"] == 64 * 4  # exact induction: all
 
 
 def test_niah_on_a_checkpoint_scores_each_cell_zero_shot(tmp_path, monkeypatch):
