@@ -75,7 +75,8 @@ def expand(ctx) -> list[Point]:
     out = []
     for name in Q.model_names(ctx, cfg.models):
         ovr = Q.model_overrides(ctx, name, cfg.model_overrides)
-        for width in cfg.widths:
+        # a checkpoint has its own width: one point per task setting, not one per width
+        for width in cfg.widths if name != "hf" else [None]:
             for L in cfg.seq_lens:
                 for kv in cfg.kv_pairs:
                     params = {
@@ -112,7 +113,7 @@ def preflight(point: Point, ctx) -> str | None:
 
     reason = _spec(point, 1, 0).check() or Q.backend_reason(point)
     if point.model == "hf":  # a checkpoint, zero-shot (suites/quality/pretrained.py)
-        return reason or pretrained.check(Q.thaw_overrides(point))
+        return reason or pretrained.check(Q.thaw_overrides(point), point.param("seq_len"))
     return reason or tiny.check(point.model, point.size, _model_overrides(point))
 
 

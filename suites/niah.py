@@ -120,7 +120,8 @@ def preflight(point: Point, ctx) -> str | None:
     if point.model == "hf":  # a checkpoint, zero-shot (suites/quality/pretrained.py)
         from suites.quality import pretrained
 
-        return reason or pretrained.check(Q.thaw_overrides(point))
+        # an example is exactly `context` tokens (quality.synthetic.NIAHSpec.length)
+        return reason or pretrained.check(Q.thaw_overrides(point), point.context)
     return reason or tiny.check(point.model, point.size, _model_overrides(point))
 
 

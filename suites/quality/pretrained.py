@@ -20,9 +20,24 @@ def source(overrides: dict[str, Any]) -> str:
     return str(overrides.get("hf_source") or "")
 
 
-def check(overrides: dict[str, Any]) -> str | None:
+def check(overrides: dict[str, Any], tokens: int | None = None) -> str | None:
+    """Why this checkpoint cannot be scored here (None: fine): none named, its config not
+    readable, or sequences of `tokens` past its positions (a skip, not a failed point)."""
     if not source(overrides):
         return "model=hf needs a checkpoint: +suite.model_overrides.hf_source=<folder or hub id>"
+    from pathlib import Path
+
+    if tokens is None or not Path(source(overrides)).is_dir():
+        return None  # a hub id is read in the worker, not here (no network wait in planning)
+    try:
+        from transformers import AutoConfig
+
+        cfg = AutoConfig.from_pretrained(source(overrides)).get_text_config()
+    except Exception as exc:  # a folder without a config
+        return f"checkpoint {source(overrides)!r}: its config cannot be read ({exc})"
+    limit = getattr(cfg, "max_position_embeddings", None)
+    if limit is not None and tokens > limit:
+        return f"sequences of {tokens} tokens are past the checkpoint's {limit} positions"
     return None
 
 

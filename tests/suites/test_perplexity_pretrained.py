@@ -171,3 +171,34 @@ def test_a_real_tiny_checkpoint_runs_the_recall_tasks(tmp_path, checkpoint):
 
     m = mqar.run(mqar_point(tmp_path, model="hf", overrides={"hf_source": checkpoint}))
     assert 0.0 <= m["metrics"]["accuracy"] <= 1.0 and m["model"]["hf_source"] == checkpoint
+
+
+def test_preflight_skips_lengths_past_the_checkpoints_positions(tmp_path, checkpoint):
+    from suites import mqar, niah
+    from tests.suites.test_mqar import _point as mqar_point
+    from tests.suites.test_niah import _point as niah_point
+
+    ok = mqar_point(tmp_path, model="hf", overrides={"hf_source": checkpoint})
+    assert mqar.preflight(ok, None) is None
+    long = niah_point(tmp_path, 512, 0.5)  # the tiny checkpoint has 256 positions
+    hf = {"overrides": {"hf_source": checkpoint}}
+    long = replace(long, model="hf", params=freeze({**dict(long.params), **hf}))
+    assert "past the checkpoint's 256 positions" in niah.preflight(long, None)
+    gone = replace(
+        ok, params=freeze({**dict(ok.params), "overrides": {"hf_source": str(tmp_path)}})
+    )
+    assert "cannot be read" in mqar.preflight(gone, None)
+
+
+def test_mqar_plans_one_checkpoint_point_per_task_setting_not_per_width():
+    from harness import config as C_
+    from harness import plan as P
+    from harness.env import detect
+    from tests.harness.test_config import _compose
+
+    args = ("suite=recall", "models=[hf,transformer]", "+suite.model_overrides.hf_source=x",
+            "suite.measure=[mqar]", "suite.mqar.widths=[64,128]")  # fmt: skip
+    ctx = P.context(C_.to_object(_compose(*args)), detect("cpu"), "1.3b")
+    points = [p.point for p in P.plan(ctx)]
+    by_model = {m: sum(p.model == m for p in points) for m in ("hf", "transformer")}
+    assert by_model == {"hf": by_model["transformer"] // 2, "transformer": by_model["transformer"]}
