@@ -79,12 +79,13 @@ def point_timing(point: Point) -> Any:
     return TimingConfig.from_pairs(point.timing) if point.timing else TimingConfig()
 
 
-def one_prefill_seconds(point: Point) -> float:
-    """One prefill call of the point's prompt, from the cost model's FLOPs."""
+def one_prefill_seconds(point: Point, cost=None) -> float:
+    """One prefill call of the point's prompt, from the cost model's FLOPs (`cost`: the point's
+    cost model when the caller has built it)."""
     from suites.modelbench import model_config
 
-    flops = model_config(point).cost().prefill_flops(point.batch, point.context)
-    return flops / FLOPS.get(point.device, FLOPS["cpu"])
+    cost = cost or model_config(point).cost()
+    return cost.prefill_flops(point.batch, point.context) / FLOPS.get(point.device, FLOPS["cpu"])
 
 
 def _timed(point: Point, call_s: float, min_calls: int | None = None) -> float:
@@ -101,7 +102,7 @@ def _model_seconds(point: Point) -> float:
 
     cfg = model_config(point)
     cost, dev = cfg.cost(), point.device
-    prefill = one_prefill_seconds(point)
+    prefill = one_prefill_seconds(point, cost)
     step = max(
         cost.decode_flops(point.batch, point.context) / FLOPS.get(dev, FLOPS["cpu"]),
         cost.decode_bytes(point.batch, point.context, point.dtype)
@@ -114,8 +115,9 @@ def _model_seconds(point: Point) -> float:
         canary = prefill if point.param("canary") and recurrent else 0.0
         from suites.prefill import cold_prompt_for
 
-        if cold_prompt_for(point, prefill):  # a short cold start, a layer of each kind at L
-            return prefill * (1 + _pretune_share(cfg, point)) + canary  # (Model.pretune), one call
+        if cold_prompt_for(point, prefill):
+            # a short cold start, a layer of each kind at L (Model.pretune), one timed call
+            return prefill * (1 + _pretune_share(cfg, cost, point)) + canary
         return _timed(point, prefill) + canary
     if point.suite == "decode":
         return _timed(point, step, point.param("min_samples"))
@@ -128,7 +130,7 @@ def _model_seconds(point: Point) -> float:
     raise KeyError(point.suite)
 
 
-def _pretune_share(cfg, point: Point) -> float:
+def _pretune_share(cfg, cost, point: Point) -> float:
     """Model.pretune's FLOPs (one layer of each kind at L) over the whole forward's: one
     attention layer is a quarter of a 1:7 hybrid's 1M prefill, not 1/48 of it."""
     from dataclasses import replace
@@ -136,7 +138,7 @@ def _pretune_share(cfg, point: Point) -> float:
     kinds = "".join(dict.fromkeys(cfg.pattern))
     one_each = replace(cfg, pattern=kinds, n_layer=len(kinds)).cost()
     L, B = point.context, point.batch
-    return one_each.prefill_flops(B, L) / cfg.cost().prefill_flops(B, L)
+    return one_each.prefill_flops(B, L) / cost.prefill_flops(B, L)
 
 
 def _frontier_seconds(point: Point, implied: int = 0) -> float:

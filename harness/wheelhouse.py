@@ -35,8 +35,14 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
+def pip(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """pip under this interpreter; `env`: variables added to this process's environment."""
+    import os
+
+    full = {**os.environ, **env} if env else None
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, env=full
+    )
 
 
 def target_args(py: str) -> list[str]:
@@ -144,28 +150,11 @@ SKIP_CUDA_BUILD = {"MAMBA_SKIP_CUDA_BUILD": "TRUE", "CAUSAL_CONV1D_SKIP_CUDA_BUI
 
 
 def fetch_peers(dest: Path, py: str) -> list[tuple[str, str]]:
-    import os
-
     done = []
     for spec in PEER_SDISTS:
         flags = ["--no-binary", ":all:", "--no-build-isolation"]
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                *flags,
-                "-d",
-                str(dest),
-                spec,
-            ],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **SKIP_CUDA_BUILD},
-        )
+        out = pip("download", "--no-deps", "--quiet", *flags, "-d", str(dest), spec,
+                  env=SKIP_CUDA_BUILD)  # fmt: skip
         if out.returncode != 0:
             sys.exit(f"wheelhouse: cannot fetch the source of {spec}:\n{out.stderr[-2000:]}")
         done.append((spec, "source"))

@@ -44,15 +44,14 @@ def per_step(events, steps: int) -> dict:
     }
 
 
-def profile_step(step, steps: int) -> list[tuple[str, float]]:
-    """CUDA kernel records of `steps` eager calls of `step`."""
+def profile_step(step) -> list[tuple[str, float]]:
+    """CUDA kernel records of one eager call of `step`."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(steps):
-            step()
+        step()
         torch.cuda.synchronize()
     return [
         (e.name, e.device_time)  # microseconds on the device
@@ -92,7 +91,7 @@ def measure(name: str, size: str, L: int, fused: bool) -> dict:
     events = []
     for _ in range(steps):  # one position, as the replays
         cache.pos.fill_(L)
-        events += profile_step(eager, 1)
+        events += profile_step(eager)
     summary = per_step(events, steps)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     step_bytes = model.cost().decode_bytes(1, L, "bfloat16")

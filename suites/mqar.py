@@ -136,7 +136,8 @@ def run(point: Point) -> dict[str, Any]:
     if point.model == "hf":  # a checkpoint as it is: the test set, zero-shot, no training
         from suites.quality import pretrained
 
-        out = pretrained.zero_shot(point, xt, yt, point.param("vocab_size"), device)
+        ovr = Q.thaw_overrides(point)
+        out = pretrained.zero_shot(point, ovr, xt, yt, point.param("vocab_size"), device)
         return {**out, "data": {"test": test_info}}
     train_arrays, train_info = load_mqar(_spec(point, n_train, 2 * point.seed), cache)
     x, y = tiny.tensors(train_arrays)

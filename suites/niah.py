@@ -206,7 +206,8 @@ def _zero_shot(point: Point, device: str) -> dict[str, Any]:
     from suites.quality import pretrained
 
     x, y, ev_info = _eval_set(point)
-    out = pretrained.zero_shot(point, x, y, point.param("vocab_size"), device)
+    ovr = Q.thaw_overrides(point)
+    out = pretrained.zero_shot(point, ovr, x, y, point.param("vocab_size"), device)
     m = out["metrics"]  # one scored position an example: the examples, as trained cells count
     m.update(depth=point.param("depth"), scored=m["scored_positions"], beyond_training=None)
     return {**out, "data": {"eval": ev_info}}

@@ -95,7 +95,9 @@ def run(point: Point) -> dict[str, Any]:
         with torch.inference_mode():
             return bench.model.prefill(ids, cache)
 
-    cold_prompt = cold_prompt_for(point)
+    from harness.pool import one_prefill_seconds
+
+    cold_prompt = cold_prompt_for(point, one_prefill_seconds(point, bench.cost))
 
     def short_prompt():
         with torch.inference_mode():

@@ -36,14 +36,15 @@ CANONICAL = {
 FLASH_CLASS = ("cudnn", "flash", "efficient", "flash_attn")
 
 # Backend kinds that matter for each family (the legend names only these).
-# decode_fused: the decode step with its small ops fused (ModelConfig.fused_decode), named so
-# that a fused and a plain step never share a legend entry.
 KINDS = {
-    "transformer": ("attention", "decode_fused"),
-    "mamba2": ("ssm", "conv", "decode_fused"),
-    "mamba1": ("ssm", "conv", "decode_fused"),
-    "hybrid": ("attention", "ssm", "decode_fused"),
+    "transformer": ("attention",),
+    "mamba2": ("ssm", "conv"),
+    "mamba1": ("ssm", "conv"),
+    "hybrid": ("attention", "ssm"),
 }
+# the decode step with its small ops fused (ModelConfig.fused_decode), in every family's label:
+# a fused and a plain step never share a legend entry
+SHARED_KINDS = ("decode_fused",)
 
 OPS = ("attention", "ssd", "selective_scan", "conv1d")
 
@@ -66,7 +67,7 @@ def backend_label(model: str, backends: dict[str, str] | None) -> str:
     kinds = KINDS.get(family(model))
     items = sorted(backends.items())
     if kinds:
-        items = [(k, v) for k, v in items if k in kinds] or items
+        items = [(k, v) for k, v in items if k in (*kinds, *SHARED_KINDS)] or items
     return " ".join(f"{k}={v}" for k, v in items)
 
 

@@ -107,20 +107,14 @@ def _model(point: Point, device: str):
 
 def _pretrained(point: Point, device: str):
     """A transformers checkpoint (suite.model_overrides.hf_source) with its own tokenizer."""
+    import torch
     from transformers import AutoTokenizer
 
-    import models
     from suites.lmeval.model import HFTokenizer
+    from suites.quality.pretrained import load_model
 
     source = dict(point.to_dict()["params"]["lm"]["overrides"]).get("hf_source", "")
-    model = models.create("hf", hf_source=source, hf_weights="pretrained", device=device)
-    notes = {
-        "weights": "pretrained",
-        "hf_source": source,
-        "params": model.num_params(),
-        "kernel_backends": model.kernel_backends(),
-        "trained_here": False,
-    }
+    model, notes = load_model(source, device, dtype=torch.float32)  # lm-eval scores in fp32
     return model.eval(), HFTokenizer(AutoTokenizer.from_pretrained(source)), notes
 
 

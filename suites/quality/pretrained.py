@@ -35,19 +35,23 @@ def check(overrides: dict[str, Any], tokens: int | None = None) -> str | None:
         cfg = AutoConfig.from_pretrained(source(overrides)).get_text_config()
     except Exception as exc:  # a folder without a config
         return f"checkpoint {source(overrides)!r}: its config cannot be read ({exc})"
-    limit = getattr(cfg, "max_position_embeddings", None)
+    return past_positions(tokens, getattr(cfg, "max_position_embeddings", None))
+
+
+def past_positions(tokens: int, limit: int | None) -> str | None:
     if limit is not None and tokens > limit:
         return f"sequences of {tokens} tokens are past the checkpoint's {limit} positions"
     return None
 
 
-def load_model(src: str, device: str):
-    """(model, notes): the checkpoint's own weights, as it is."""
+def load_model(src: str, device: str, dtype=None):
+    """(model, notes): the checkpoint's own weights, as it is; bf16 on a GPU (as the models
+    trained here run) unless `dtype` says otherwise."""
     import torch
 
     import models
 
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32  # as the trained models run
+    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
     model = models.create("hf", hf_source=src, hf_weights="pretrained", device=device, dtype=dtype)
     model = model.eval()
     notes = {"weights": "pretrained", "hf_source": src, "params": model.num_params(),
@@ -83,10 +87,11 @@ def window_scores(model, tok, window: bytes, device: str, limit: int | None):
     if prefix is None:
         raise ValueError("the tokenizer has neither a BOS nor an EOS token to start a window")
     ids = [prefix, *enc["input_ids"]]
-    if limit is not None and len(ids) > limit:
+    too_long = past_positions(len(ids), limit)
+    if too_long:
         raise ValueError(
-            f"a window of {len(window)} bytes is {len(ids)} tokens, past the checkpoint's "
-            f"{limit} positions: lower suite.perplexity.lengths (no silent truncation)"
+            f"a window of {len(window)} bytes: {too_long}; lower suite.perplexity.lengths "
+            "(no silent truncation)"
         )
     x = torch.tensor([ids], device=device)
     with torch.no_grad():
@@ -166,28 +171,19 @@ def shift_tokens(x, y, offset: int):
     return x + offset, y.where(y == IGNORE, y + offset)
 
 
-def zero_shot(point, x, y, task_vocab: int, device: str) -> dict:
+def zero_shot(point, overrides: dict[str, Any], x, y, task_vocab: int, device: str) -> dict:
     """A synthetic recall task's test set scored on a checkpoint as it is (no training): the
     argmax over its whole vocabulary at every scored position, the task's ids moved into the
     middle of that vocabulary. -> the metrics and model notes of the record."""
     from suites.quality import tiny
 
-    model, notes = load_model(source(point_overrides(point)), device)
-    limit = max_positions(model)
-    if limit is not None and x.shape[1] > limit:
-        raise ValueError(
-            f"sequences of {x.shape[1]} tokens are past the checkpoint's {limit} positions "
-            "(no silent truncation)"
-        )
+    model, notes = load_model(source(overrides), device)
+    too_long = past_positions(x.shape[1], max_positions(model))
+    if too_long:
+        raise ValueError(f"{too_long} (no silent truncation)")
     offset = token_offset(model.hf.config.get_text_config().vocab_size, task_vocab)
     xs, ys = shift_tokens(x, y, offset)
     acc, scored = tiny.accuracy(model, xs, ys, max(1, 65536 // x.shape[1]), device)
     metrics = {"accuracy": acc, "scored_positions": scored, "trained_here": False,
                "zero_shot": True, "token_offset": offset, "params": notes["params"]}  # fmt: skip
     return {"metrics": metrics, "model": notes, "backends_ran": notes["kernel_backends"]}
-
-
-def point_overrides(point) -> dict[str, Any]:
-    from suites.quality.points import thaw_overrides
-
-    return thaw_overrides(point)

@@ -450,7 +450,7 @@ def slow_prompts(monkeypatch):
     """The cost model puts every prefill call past the timing cap."""
     import harness.pool
 
-    monkeypatch.setattr(harness.pool, "one_prefill_seconds", lambda point: 1e9)
+    monkeypatch.setattr(harness.pool, "one_prefill_seconds", lambda point, cost=None: 1e9)
 
 
 @pytest.mark.parametrize("short_cold_start", [False, True])
@@ -534,6 +534,9 @@ def test_the_short_cold_start_plans_a_layer_of_each_kind_by_its_flops():
         for arch in ("hybrid_1_7", "transformer")
     )
     layers = len(set(cfg(hybrid).pattern)) / cfg(hybrid).n_layer  # counted as layers: 3/48
-    assert pool._pretune_share(cfg(hybrid), hybrid) > 4 * layers  # by FLOPs: over a quarter
+    share = pool._pretune_share(cfg(hybrid), cfg(hybrid).cost(), hybrid)
+    assert share > 4 * layers  # by FLOPs: over a quarter
     n = cfg(dense).n_layer
-    assert pool._pretune_share(cfg(dense), dense) == pytest.approx(2 / n, rel=0.05)
+    assert pool._pretune_share(cfg(dense), cfg(dense).cost(), dense) == pytest.approx(
+        2 / n, rel=0.05
+    )
