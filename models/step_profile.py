@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 GEMM_MARKERS = ("gemm", "gemv", "cublas", "cutlass", "sm90_xmma", "nvjet")
+GEN = 32  # tokens a timed generation steps through (the cache holds them past L)
 
 
 def is_gemm(kernel: str) -> bool:
@@ -60,30 +61,32 @@ def profile_step(step) -> list[tuple[str, float]]:
     ]
 
 
-def replay_ms(step, cache, start: int) -> float:
-    """The step's median time a token, timed as the decode suite times it."""
-    from harness.timing import TimingConfig
-    from suites.decode import time_tokens
-
-    samples = time_tokens(step, cache, start, 32, TimingConfig(), 256, "cuda")
-    return samples.summary()["median"]
-
-
-def measure(name: str, size: str, L: int, fused: bool) -> dict:
+def timed_step(name, size, L, fused, device="cuda", backends=None, **overrides):
+    """(model, cache, ids, ms): the step's median time a token at context L, timed as the decode
+    suite times it (CUDA graph on a GPU), over generations of GEN tokens from L."""
     import torch
 
     import models
+    from harness.timing import TimingConfig
     from suites import modelbench as mb
+    from suites.decode import Stepper, time_tokens
+
+    cfg = models.config(name, size, fused_decode=fused, **overrides)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = cfg.build(device, dtype, backends=backends).eval()
+    cache = model.allocate_cache(1, L + GEN + 1)
+    mb.fill_cache_randomly(cache, L, 0)
+    ids = torch.randint(0, cfg.vocab_size, (1, 1), device=device)
+    step = Stepper(model, cache, ids, graphs=device == "cuda")
+    samples = time_tokens(step, cache, L, GEN, TimingConfig(), 256 if device == "cuda" else 1, device)
+    return model, cache, ids, samples.summary()["median"]
+
+
+def measure(name: str, size: str, L: int, fused: bool) -> dict:
     from suites.decode import Stepper
 
-    cfg = models.config(name, size, fused_decode=fused)
     backends = {"attention": "cudnn", "ssm": "triton", "conv": "triton"}
-    model = cfg.build("cuda", torch.bfloat16, backends=backends).eval()
-    cache = model.allocate_cache(1, L + 8)
-    mb.fill_cache_randomly(cache, L, 0)
-    ids = torch.randint(0, cfg.vocab_size, (1, 1), device="cuda")
-    graph = Stepper(model, cache, ids, graphs=True)
-    ms = replay_ms(graph, cache, L)
+    model, cache, ids, ms = timed_step(name, size, L, fused, backends=backends)
     eager = Stepper(model, cache, ids, graphs=False)
     cache.pos.fill_(L)
     eager()  # warm

@@ -33,3 +33,15 @@ def test_per_step_averages_kernels_over_steps_and_splits_out_the_gemms():
 )
 def test_gemm_kernels_are_recognised_by_name(name, gemm):
     assert is_gemm(name) is gemm
+
+
+@pytest.mark.parametrize("name", ["transformer", "mamba2", "hybrid_1_7"])
+def test_timed_step_generates_past_the_context_within_the_cache(name):
+    # the profile's timed generations run GEN tokens past L: a cache of L + 8 made the GPU
+    # profile write K/V out of bounds (device-side assert, 2026-12-01)
+    from models.step_profile import GEN, timed_step
+    from tests.models.conftest import TINY
+
+    model, cache, ids, ms = timed_step(name, "130m", 16, False, "cpu", n_layer=2, **TINY)
+    assert ms > 0
+    assert cache.max_len >= 16 + GEN
