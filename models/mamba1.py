@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
+from models.blocks import step_decay_rates
 from models.cache import conv_state_from
 
 
@@ -88,7 +89,7 @@ class Mamba1(nn.Module):
         x, z = self.in_proj(h[:, 0]).chunk(2, dim=-1)  # [B, d_inner] x2
         x = self.conv_step(cache.conv, x, self.conv_weight, self.conv_bias, activation="silu")
         dt, B, C = self._dt_bc(x)
-        A = -torch.exp(self.A_log.float())
+        A = step_decay_rates(self)
         y = self.scan_step(
             cache.ssm,
             x,

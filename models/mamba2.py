@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import kernels
-from models.blocks import GatedRMSNorm
+from models.blocks import GatedRMSNorm, step_decay_rates
 from models.cache import conv_state_from
 
 
@@ -110,7 +110,7 @@ class Mamba2(nn.Module):
         z, xbc, dt = self.in_proj(h[:, 0]).split([self.d_inner, self.conv_dim, self.nheads], -1)
         xbc = self.conv_step(cache.conv, xbc, self.conv_weight, self.conv_bias, activation="silu")
         x, B, C = self._split_xbc(xbc)  # [B, H, P], [B, G, N] x2
-        A = -torch.exp(self.A_log.float())
+        A = step_decay_rates(self)
         y = self.ssd_step(
             cache.ssm, x, dt, A, B, C, D=self.D, dt_bias=self.dt_bias, dt_softplus=True
         )  # [B, H, P]

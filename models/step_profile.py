@@ -78,7 +78,8 @@ def timed_step(name, size, L, fused, device="cuda", backends=None, **overrides):
     mb.fill_cache_randomly(cache, L, 0)
     ids = torch.randint(0, cfg.vocab_size, (1, 1), device=device)
     step = Stepper(model, cache, ids, graphs=device == "cuda")
-    samples = time_tokens(step, cache, L, GEN, TimingConfig(), 256 if device == "cuda" else 1, device)
+    min_samples = 256 if device == "cuda" else 1
+    samples = time_tokens(step, cache, L, GEN, TimingConfig(), min_samples, device)
     return model, cache, ids, samples.summary()["median"]
 
 

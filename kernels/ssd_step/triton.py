@@ -164,9 +164,11 @@ def ssd_step(state, x, dt, A, B, C, D=None, z=None, dt_bias=None, dt_softplus=Fa
     assert z is None or z.shape == x.shape
     y = torch.empty_like(x, memory_format=torch.contiguous_format) if out is None else out
     assert y.shape == x.shape and y.dtype == x.dtype
-    A = A.float().contiguous()
-    D = D.float().contiguous() if D is not None else None
-    dt_bias = dt_bias.float().contiguous() if dt_bias is not None else None
+    # read in their own dtype (the kernel computes in float32): a float copy of each was two
+    # more kernels a layer in a batch-1 decode step
+    A = A.contiguous()
+    D = D.contiguous() if D is not None else None
+    dt_bias = dt_bias.contiguous() if dt_bias is not None else None
     args = (
         state,
         x,

@@ -120,3 +120,14 @@ def test_registered_operator_runs_the_kernel_and_has_a_shape_only_fake():
     with FakeTensorMode() as mode:
         fake = decode_attention_op(*(mode.from_tensor(t) for t in (q, k, v, p)), 0.25)
     assert fake.shape == q.shape and fake.dtype == q.dtype
+
+
+@pytest.mark.parametrize("pos", [0, 200, 599])
+def test_merge_reads_its_splits_in_blocks(pos):
+    """38 splits merged 4 at a time: partial blocks at the end of the valid splits, and blocks
+    wholly past them (pos 0: one valid split)."""
+    q, k, v = _inputs(1, 2, 3, 600, 16, torch.float32, seed=3)
+    p = torch.tensor([pos])
+    cfg = DecodeAttnConfig(block_n=16, split_len=16, num_stages=1, merge_block=4)
+    out = decode_attention(q, k, v, p, config=cfg)
+    assert_close("blocked merge", out, decode_attention_ref(q, k, v, p), 1e-5)
