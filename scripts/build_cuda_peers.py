@@ -43,6 +43,10 @@ NVCC_FLAGS = [
     "--use_fast_math",
     "-lineinfo",
 ]
+# causal-conv1d's backward is not built: its one file compiled for more than 9 minutes for
+# sm_90 alone on the 16-core H200 box (cut twice, at 330 s and 240 s more, 2026-12-01), and the
+# side-by-side times the forward and the decode update. Its entry points still link; they raise.
+BWD_STUB = "csrc/causal_conv1d_bwd_stub.cu"
 # extension name -> (sdist prefix, sources relative to the package root)
 EXTENSIONS = {
     "selective_scan_cuda": (
@@ -63,7 +67,7 @@ EXTENSIONS = {
         [
             "csrc/causal_conv1d.cpp",
             "csrc/causal_conv1d_fwd.cu",
-            "csrc/causal_conv1d_bwd.cu",
+            BWD_STUB,  # written by stub_conv_backward from causal_conv1d_bwd.cu
             "csrc/causal_conv1d_update.cu",
         ],
     ),
@@ -88,6 +92,31 @@ def stub_mamba_init(root: Path) -> None:
     init = root / "mamba_ssm" / "__init__.py"
     version = re.search(r"^__version__\s*=.*$", init.read_text(), re.MULTILINE)
     init.write_text((version.group(0) if version else '__version__ = "unknown"') + "\n")
+
+
+def stub_conv_backward(root: Path) -> Path:
+    """BWD_STUB beside causal_conv1d_bwd.cu: the same includes and explicit instantiations of
+    its two launchers, whose bodies raise (the package's .cpp binds them, so they must link)."""
+    src = (root / "csrc" / "causal_conv1d_bwd.cu").read_text()
+    includes = re.findall(r"^#include .*$", src, re.MULTILINE)
+    instances = re.findall(r"^template void causal_conv1d\w*_bwd_cuda<.*;$", src, re.MULTILINE)
+    if not instances:
+        raise SystemExit("causal_conv1d_bwd.cu: no explicit instantiations found to stub")
+    launchers = sorted(set(re.findall(r"(causal_conv1d\w*_bwd_cuda)<", "\n".join(instances))))
+    bodies = [
+        "template<typename input_t, typename weight_t>\n"
+        f"void {name}(ConvParamsBwd &params, cudaStream_t stream) {{\n"
+        f'    TORCH_CHECK(false, "{name}: not built by ctxbench\'s make peers (forward only)");\n'
+        "}"
+        for name in launchers
+    ]
+    stub = root / BWD_STUB
+    stub.write_text(
+        "// Written by ctxbench's scripts/build_cuda_peers.py: backward entry points that raise.\n"
+        + "\n".join([*includes, "#include <c10/util/Exception.h>", "", *bodies, "", *instances])
+        + "\n"
+    )
+    return stub
 
 
 def arch_flag() -> str:
@@ -140,6 +169,8 @@ def main() -> None:
         roots[name] = extract(args.sdists, prefix, args.out / "src")
         if prefix == "mamba_ssm":
             stub_mamba_init(roots[name])
+        if name == "causal_conv1d_cuda":
+            stub_conv_backward(roots[name])
     # Both at once, a process each: each build's wall time is its slowest file (the scan's
     # backward instantiations, the conv's backward), so one after the other they took 130 s
     # plus more than 200 s on the 16-core H200 box, cores idle for most of it.

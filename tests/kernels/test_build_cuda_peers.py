@@ -44,15 +44,47 @@ def test_a_missing_or_ambiguous_sdist_names_what_it_needs(tmp_path):
         bcp.extract(tmp_path, "causal_conv1d", tmp_path / "src")
 
 
+def _real_sdists() -> Path:
+    for sdists in (ROOT / ".whl", ROOT / "wheelhouse"):
+        if list(sdists.glob("mamba_ssm-*.tar.gz")) and list(sdists.glob("causal_conv1d-*")):
+            return sdists
+    pytest.skip(
+        "the peers' sdists are in neither .whl nor wheelhouse (make wheelhouse ARGS=--peers)"
+    )
+
+
 def test_every_listed_source_is_in_the_real_sdists():
-    sdists = ROOT / ".whl"
-    if not list(sdists.glob("mamba_ssm-*.tar.gz")) or not list(sdists.glob("causal_conv1d-*")):
-        pytest.skip("the peers' sdists are not in .whl (pip download --no-binary :all:)")
+    sdists = _real_sdists()
     for prefix, sources in bcp.EXTENSIONS.values():
         (path,) = sdists.glob(f"{prefix}-*.tar.gz")
         with tarfile.open(path) as tar:
             names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-        assert set(sources) <= names, set(sources) - names
+        assert set(sources) - {bcp.BWD_STUB} <= names, set(sources) - names
+
+
+BWD = """#include "causal_conv1d.h"
+template<typename input_t, typename weight_t>
+void causal_conv1d_bwd_cuda(ConvParamsBwd &params, cudaStream_t stream) { heavy(); }
+template void causal_conv1d_bwd_cuda<float, float>(ConvParamsBwd &params, cudaStream_t stream);
+template void causal_conv1d_channellast_bwd_cuda<at::Half, float>(ConvParamsBwd &p, cudaStream_t s);
+"""
+
+
+def test_conv_backward_stub_keeps_every_instantiation_and_raises(tmp_path):
+    (tmp_path / "csrc").mkdir()
+    (tmp_path / "csrc" / "causal_conv1d_bwd.cu").write_text(BWD)
+    text = bcp.stub_conv_backward(tmp_path).read_text()
+    assert "heavy()" not in text and '#include "causal_conv1d.h"' in text
+    for line in BWD.splitlines()[3:]:  # the explicit instantiations, unchanged
+        assert line in text
+    assert text.count("TORCH_CHECK(false") == 2  # one body per launcher
+
+
+def test_conv_backward_stub_from_the_real_sdist(tmp_path):
+    root = bcp.extract(_real_sdists(), "causal_conv1d", tmp_path / "src")
+    text = bcp.stub_conv_backward(root).read_text()
+    assert text.count("template void causal_conv1d_bwd_cuda<") == 9
+    assert text.count("template void causal_conv1d_channellast_bwd_cuda<") == 9
 
 
 def test_pth_makes_the_built_peers_importable(tmp_path, monkeypatch):
