@@ -76,6 +76,11 @@ def bench_transformer(log, lengths, size="1.3b") -> None:
                 "hf_llama_sdpa": lambda ids=ids: hf(
                     input_ids=ids, use_cache=False, logits_to_keep=1
                 ),
+                # what the harness's prefill of model=hf calls (its cache kept, as a server
+                # keeps it): the bare counterpart of `suite=... models=[hf]` (--llama-config)
+                "hf_llama_sdpa_cache": lambda ids=ids: hf(
+                    input_ids=ids, use_cache=True, logits_to_keep=1
+                ),
                 # the same with SDPA held to cuDNN, the native model's backend: what is left of
                 # the gap is the model code, not the attention kernel
                 "hf_llama_sdpa_cudnn": lambda ids=ids: _on_cudnn(
@@ -196,6 +201,12 @@ def main() -> None:
     ap.add_argument("--mamba2", default="16384,65536,262144,1048576")
     ap.add_argument("--skip-checks", action="store_true")
     ap.add_argument("--host", default="", help="host-overhead section lengths, e.g. 1024,4096")
+    ap.add_argument(
+        "--llama-config",
+        type=Path,
+        help="also save the Llama's config here: model=hf in the harness builds the same model "
+        "(models/harness_vs_bare.py)",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,6 +228,11 @@ def main() -> None:
         print(json.dumps({k: v for k, v in rec.items() if k != "samples_ms"}), flush=True)
 
     log({"env": env})
+    if args.llama_config:
+        from models.gpu_checks import llama_config
+
+        longest = max([int(x) for x in args.transformer.split(",") if x] or [16384])
+        llama_config("1.3b", longest).save_pretrained(args.llama_config)
     torch.manual_seed(0)
     sections = (
         [] if args.skip_checks else [("checks", checks, None), ("checks_large", checks_large, None)]

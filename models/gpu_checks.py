@@ -164,13 +164,12 @@ def checks_large(log, L: int = 2048) -> None:
     )
 
 
-def llama_pair(size: str, dtype, max_len: int):
-    """transformers' LlamaForCausalLM (SDPA) at the Transformer preset's shape, random weights,
-    and the native model holding the same weights."""
-    from transformers import AutoModelForCausalLM, LlamaConfig
+def llama_config(size: str, max_len: int):
+    """transformers' LlamaConfig of the Transformer preset's shape (PEERS.md's Llama at 1.3b)."""
+    from transformers import LlamaConfig
 
     cfg = models.config("transformer", size)
-    hf_cfg = LlamaConfig(
+    return LlamaConfig(
         vocab_size=cfg.vocab_size,
         hidden_size=cfg.d_model,
         intermediate_size=cfg.d_ff,
@@ -181,6 +180,15 @@ def llama_pair(size: str, dtype, max_len: int):
         rms_norm_eps=cfg.norm_eps,
         tie_word_embeddings=False,
     )
+
+
+def llama_pair(size: str, dtype, max_len: int):
+    """transformers' LlamaForCausalLM (SDPA) at the Transformer preset's shape, random weights,
+    and the native model holding the same weights."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = models.config("transformer", size)
+    hf_cfg = llama_config(size, max_len)
     with torch.device("cuda"):
         hf = AutoModelForCausalLM.from_config(hf_cfg, dtype=dtype, attn_implementation="sdpa")
     native = cfg.build("cuda", dtype, backends={"attention": "cudnn"}).eval()

@@ -99,9 +99,16 @@ decode)
         +suite.model_overrides.decode_attention=matmul run.id=decode-matmul && \
         .venv/bin/python -m harness $m sweep.context=[4k,64k] suite.decode.compile=true \
         run.id=decode-compiled" ;;
-llama)  # the harness's Transformer prefill vs a bare LlamaForCausalLM, same weights (issue 5)
+llama)  # the native Transformer's prefill vs a bare LlamaForCausalLM, same weights, and the
+    # harness's prefill of that Llama (model=hf) against the bare timing of it (issue 5)
     step llama "${LLAMA_LIMIT:-150}" env CUDA_VISIBLE_DEVICES=0 .venv/bin/python -m \
-        models.bench_gpu --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" ;;
+        models.bench_gpu --out "$OUT/results/llama" --skip-checks --transformer 16384 --mamba2 "" \
+        --llama-config "$OUT/llama-config"
+    step llama_harness "${LLAMA_LIMIT:-150}" .venv/bin/python -m harness suite=standard \
+        'suite.measure=[prefill]' 'models=[hf]' "+suite.model_overrides.hf_source=$OUT/llama-config" \
+        'sweep.context=[16k]' run.id=llama-harness $R
+    .venv/bin/python -m models.harness_vs_bare --bench "$OUT/results/llama/bench.jsonl" \
+        --run "$OUT/results/llama-harness" ;;
 checks)  # at once: the llama step on GPU 0, the compiled 1.3B decode step at 4K on GPU 1 (on a
     # one-GPU machine one after the other: two timed runs on one device would disturb each other)
     mkdir -p "$OUT/results/llama"
