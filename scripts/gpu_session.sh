@@ -32,6 +32,10 @@
 #   example  one report over every run in $EXAMPLE (default results/examples/h200-141gb), with PNGs
 set -uo pipefail
 OUT=${1:?usage: gpu_session.sh OUT}
+# the commit the copy was sent from, for every run's environment record: 40 hex digits from the
+# sender's checkout (`git rev-parse HEAD` there; on the GPU box the copy's .git can be stale)
+[[ ${CTXBENCH_GIT_SHA:-} =~ ^[0-9a-f]{40}$ ]] ||
+    { echo "CTXBENCH_GIT_SHA: give the sender's commit (40 hex digits), got '${CTXBENCH_GIT_SHA:-}'"; exit 2; }
 STEPS=${STEPS:-pool kernels recall}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
