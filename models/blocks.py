@@ -111,16 +111,19 @@ def step_decay_rates(mixer: nn.Module) -> torch.Tensor:
 
     Per step it cost three kernels a layer (a float copy, exp, negation): 0.28 ms of Mamba-2's
     1.95 ms step at batch 1 on the H200 (models/step_profile.py). The memo is keyed on A_log's
-    storage and version counter, so an in-place change (an optimizer step, load_state_dict) or a
-    move recomputes it; where autograd records or torch.compile traces the step, it is computed
-    as before. A CUDA graph captured after the first step reads the memo, so a graph replayed
-    after A_log changes in place keeps the old rates: capture again after changing weights."""
+    storage and version counter and holds a view of that storage, so the address cannot be
+    reused by other data while the memo lives: an in-place change through the parameter (an
+    optimizer step, load_state_dict) or a move recomputes it. Not seen: writes through
+    `A_log.data`, which bypass the version counter. Where autograd records, torch.compile traces,
+    or A_log is an inference tensor (no version counter), it is computed as before. A CUDA graph
+    captured after a first step reads the memo's tensor: capture again after changing A_log."""
     a_log = mixer.A_log
-    if torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if torch.is_grad_enabled() or torch.compiler.is_compiling() or a_log.is_inference():
         return -torch.exp(a_log.float())
     key = (a_log.device, a_log.data_ptr(), a_log._version)
     memo = mixer.__dict__.get("_step_decay_memo")
     if memo is None or memo[0] != key:
-        memo = (key, -torch.exp(a_log.float()))
-        mixer.__dict__["_step_decay_memo"] = memo  # a plain attribute: not state, not moved
-    return memo[1]
+        # a plain attribute (not state, not moved); the detached view keeps the storage alive
+        memo = (key, a_log.detach(), -torch.exp(a_log.float()))
+        mixer.__dict__["_step_decay_memo"] = memo
+    return memo[2]

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 
@@ -234,6 +235,10 @@ class HFCache:
     def __init__(self, batch: int, max_len: int):
         self.batch, self.max_len, self.pos, self.hf = batch, max_len, 0, None
 
+    def rewind(self, to: int) -> bool:
+        """Never (transformers' caches differ by model): the prefill canary prefills again."""
+        return False
+
     def nbytes(self) -> dict[str, int]:
         total = sum(t.numel() * t.element_size() for t in _tensors(self.hf))
         return {"kv_cache": total, "ssm_state": 0, "conv_state": 0, "total": total}
@@ -253,7 +258,10 @@ def _tensors(obj, depth=0):
 class HFModel(nn.Module):
     def __init__(self, cfg: ModelConfig, hf_model):
         super().__init__()
-        self.cfg, self.hf = cfg, hf_model
+        # the checkpoint's vocabulary, not the preset's: the suites draw token ids below it
+        head = hf_model.get_output_embeddings()
+        vocab = head.weight.shape[0] if head is not None else cfg.vocab_size
+        self.cfg, self.hf = dataclasses.replace(cfg, vocab_size=vocab), hf_model
         params = inspect.signature(hf_model.forward).parameters
         # transformers renamed the cache argument over versions: `past_key_values`, Mamba's
         # `cache_params`, then (5.2x) `cache`; the old names are still accepted there but ignored

@@ -45,6 +45,15 @@ def per_step(events, steps: int) -> dict:
     }
 
 
+def gemm_weight_bytes(model) -> int:
+    """Bytes of the weights a step's GEMMs read: every nn.Linear's weight, once (a tied lm_head
+    is the embedding; an untied input embedding is a row lookup, not a GEMM read)."""
+    from torch import nn
+
+    weights = {id(m.weight): m.weight for m in model.modules() if isinstance(m, nn.Linear)}
+    return sum(w.numel() * w.element_size() for w in weights.values())
+
+
 def profile_step(step) -> list[tuple[str, float]]:
     """CUDA kernel records of one eager call of `step`."""
     import torch
@@ -97,7 +106,7 @@ def measure(name: str, size: str, L: int, fused: bool) -> dict:
         cache.pos.fill_(L)
         events += profile_step(eager)
     summary = per_step(events, steps)
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    weights = gemm_weight_bytes(model)
     step_bytes = model.cost().decode_bytes(1, L, "bfloat16")
     return {
         "model": name,

@@ -14,7 +14,8 @@
 #   decode   the attention decode kernel: GPU tests, its bench beside the torch and SDPA ways, then
 #            the 1.3B Transformer's decode through the harness with it (auto), with matmul, and
 #            with the step compiled (suite.decode.compile=true)
-#   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM
+#   llama    the 1.3B Transformer's 16K prefill, native beside transformers' LlamaForCausalLM;
+#            the harness's prefill of that Llama (model=hf) beside a bare timing of it
 #   checks   the llama step (with --host) on GPU 0; on GPU 1 meanwhile the compiled 1.3B decode at
 #            4K, the selective scan's training step with each backward and the SSD's three ways
 #   fused    the 1.3B Transformer's and Mamba-2's decode at 1K and 4K with and without fused_decode
@@ -36,6 +37,8 @@ OUT=${1:?usage: gpu_session.sh OUT}
 # sender's checkout (`git rev-parse HEAD` there; on the GPU box the copy's .git can be stale)
 [[ ${CTXBENCH_GIT_SHA:-} =~ ^[0-9a-f]{40}$ ]] ||
     { echo "CTXBENCH_GIT_SHA: give the sender's commit (40 hex digits), got '${CTXBENCH_GIT_SHA:-}'"; exit 2; }
+# (a well-formed but wrong sha cannot be told apart here: take it from `git rev-parse HEAD` where
+# the call is sent from, never from a git command run on the GPU box)
 STEPS=${STEPS:-pool kernels recall}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1

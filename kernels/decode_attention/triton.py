@@ -154,6 +154,8 @@ def decode_attention(q, k, v, pos, scale=None, config: DecodeAttnConfig | None =
     S = k.shape[2]
     if D < 16 or D & (D - 1):
         raise ValueError(f"head dim must be a power of two >= 16, got {D}")
+    if cfg.merge_block < 1 or cfg.merge_block & (cfg.merge_block - 1):
+        raise ValueError(f"merge_block must be a power of two, got {cfg.merge_block}")
     if q.stride(-1) != 1 or k.stride(-1) != 1 or v.stride(-1) != 1:
         raise ValueError("q, k and v need a contiguous last (head) dimension")
     g_pad = max(16, triton.next_power_of_2(G))

@@ -84,6 +84,8 @@ def test_bad_inputs_name_the_problem():
         decode_attention(q2, k2, v2, torch.tensor([3]))
     with pytest.raises(ValueError, match="multiple of block_n"):
         decode_attention(q, k, v, torch.tensor([3]), config=DecodeAttnConfig(split_len=40))
+    with pytest.raises(ValueError, match="merge_block must be a power of two, got 12"):
+        decode_attention(q, k, v, torch.tensor([3]), config=DecodeAttnConfig(merge_block=12))
 
 
 def test_model_decoding_with_the_kernel_reproduces_its_forward():

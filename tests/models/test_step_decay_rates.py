@@ -35,3 +35,10 @@ def test_with_autograd_the_rates_carry_the_gradient():
     torch.testing.assert_close(
         m.A_log.grad.float(), a.detach().to(torch.bfloat16).float(), rtol=1e-2, atol=1e-2
     )
+
+
+def test_a_model_built_in_inference_mode_still_steps():
+    # an inference tensor has no version counter: the rates are computed, not kept
+    with torch.inference_mode():
+        m = _mixer()
+        torch.testing.assert_close(step_decay_rates(m), -torch.exp(m.A_log.float()))

@@ -45,3 +45,14 @@ def test_timed_step_generates_past_the_context_within_the_cache(name):
     model, cache, ids, ms = timed_step(name, "130m", 16, False, "cpu", n_layer=2, **TINY)
     assert ms > 0
     assert cache.max_len >= 16 + GEN
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_gemm_bytes_count_linear_weights_once_and_not_an_untied_embedding(tied):
+    import models
+    from models.step_profile import gemm_weight_bytes
+
+    m = models.config("transformer", "1.3b", tie_embeddings=tied).build(meta=True)
+    embedding = m.embedding.weight.numel() * m.embedding.weight.element_size()
+    matrices = sum(p.numel() * p.element_size() for p in m.parameters() if p.dim() == 2)
+    assert gemm_weight_bytes(m) == matrices - (0 if tied else embedding)  # norms are vectors

@@ -540,3 +540,22 @@ def test_the_short_cold_start_plans_a_layer_of_each_kind_by_its_flops():
     assert pool._pretune_share(cfg(dense), cfg(dense).cost(), dense) == pytest.approx(
         2 / n, rel=0.05
     )
+
+
+def test_prefill_of_a_transformers_checkpoint_with_its_canary(tmp_path):
+    """model=hf through the prefill suite: token ids below the checkpoint's own vocabulary (64,
+    not the preset's), and the canary prefills again (transformers' caches do not rewind)."""
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48,
+                                   num_hidden_layers=2, num_attention_heads=4,
+                                   num_key_value_heads=2, max_position_embeddings=128)  # fmt: skip
+    transformers.LlamaForCausalLM(cfg).save_pretrained(tmp_path)
+    point = replace(
+        cpu_point(
+            "prefill", "hf", 64, 1, {"overrides": {"hf_source": str(tmp_path)}, "canary": True}
+        ),
+        timing=TIMING,
+    )
+    m = prefill.run(point)["metrics"]
+    assert m["canary"]["passed"] and m["canary"]["rewound"] is False
+    assert m["time_ms"] > 0
