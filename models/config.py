@@ -72,6 +72,10 @@ class ModelConfig:
     # run measured without it). Needs CUDA (or Triton's interpreter); a compiled step keeps the
     # torch ops for inductor to fuse.
     fused_decode: bool = False
+    # The decode step's one-row products (projections, MLP, lm_head): "cublas" (F.linear) or
+    # "triton" (kernels.gemv, models/linear.py): cuBLAS's batch-1 GEMVs read the weights at about
+    # half the H200's bandwidth, and they are most of a 1.3B model's step (models/README.md).
+    decode_gemv: str = "cublas"
     # runtime
     seq_chunk: int = 65536  # no-grad forward runs MLPs over this many tokens at a time
     target_params: float = 0.0  # the size's parameter count this model is matched to
@@ -112,6 +116,11 @@ class ModelConfig:
             isinstance(self.fused_decode, bool),
             "fused_decode",
             f"must be true or false, got {self.fused_decode!r}",
+        )
+        _check(
+            self.decode_gemv in DECODE_GEMV,
+            "decode_gemv",
+            f"must be one of {DECODE_GEMV}, got {self.decode_gemv!r}",
         )
         _check(
             self.decode_attention in DECODE_ATTENTION,
@@ -215,6 +224,7 @@ class ModelConfig:
 
 
 DECODE_ATTENTION = ("auto", "triton", "matmul", "split_s")
+DECODE_GEMV = ("cublas", "triton")  # models/linear.py
 
 
 def _check(ok: bool, field_name: str, message: str) -> None:

@@ -2,8 +2,8 @@
 fast step (Triton step kernels, fused norms and RoPE, a CUDA-graph replay) against.
 
 Only the decode step's choices are swapped: the torch step kernels (`kernels/*/reference.py`),
-the masked-matmul decode attention and the unfused step. The weights and the cache are shared,
-so a difference is the fast path's, not the inputs'."""
+the masked-matmul decode attention, F.linear for the one-row products and the unfused step.
+The weights and the cache are shared, so a difference is the fast path's, not the inputs'."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import kernels
+from models.linear import DecodeLinear
 
 # mixer attribute -> the op it holds (kernels.REGISTRY)
 STEP_OPS = {"ssd_step": "ssd_step", "scan_step": "selective_scan_step", "conv_step": "conv1d_step"}
@@ -32,7 +33,10 @@ def torch_step_path(model) -> Iterator[None]:
         setattr(obj, name, value)
 
     try:
-        swap(model, "cfg", dataclasses.replace(model.cfg, fused_decode=False))
+        swap(model, "cfg", dataclasses.replace(model.cfg, fused_decode=False, decode_gemv="cublas"))
+        for module in model.modules():
+            if isinstance(module, DecodeLinear):  # F.linear, not the Triton GEMV
+                swap(module, "use_gemv", False)
         for layer in model.layers:
             mixer = layer.mixer
             if hasattr(mixer, "fused"):

@@ -14,6 +14,7 @@ from torch import nn
 from models.attention import Attention, decode_path
 from models.blocks import MLP, RMSNorm, rope_cos_sin
 from models.cache import Cache, allocate
+from models.linear import use_decode_gemv
 from models.mamba1 import Mamba1
 from models.mamba2 import Mamba2
 
@@ -63,6 +64,8 @@ class Model(nn.Module):
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False, **kw)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.embedding.weight
+        if cfg.decode_gemv == "triton":
+            use_decode_gemv(self)
         if device.type != "meta":
             self.reset_parameters()
 
@@ -93,6 +96,8 @@ class Model(nn.Module):
             out["conv"] = self.backends["conv"]
         if self.cfg.fused_decode:
             out["decode_fused"] = "triton"  # kernels.norm and kernels.rope_step in the step
+        if self.cfg.decode_gemv != "cublas":
+            out["decode_gemv"] = self.cfg.decode_gemv  # kernels.gemv for one-row products
         return out
 
     def num_params(self) -> int:

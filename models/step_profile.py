@@ -92,11 +92,11 @@ def timed_step(name, size, L, fused, device="cuda", backends=None, **overrides):
     return model, cache, ids, samples.summary()["median"]
 
 
-def measure(name: str, size: str, L: int, fused: bool) -> dict:
+def measure(name: str, size: str, L: int, fused: bool, gemv: str = "cublas") -> dict:
     from suites.decode import Stepper
 
     backends = {"attention": "cudnn", "ssm": "triton", "conv": "triton"}
-    model, cache, ids, ms = timed_step(name, size, L, fused, backends=backends)
+    model, cache, ids, ms = timed_step(name, size, L, fused, backends=backends, decode_gemv=gemv)
     eager = Stepper(model, cache, ids, graphs=False)
     cache.pos.fill_(L)
     eager()  # warm
@@ -113,6 +113,7 @@ def measure(name: str, size: str, L: int, fused: bool) -> dict:
         "size": size,
         "context": L,
         "fused": fused,
+        "gemv": gemv,
         "graph_ms": ms,
         "kernel_ms": summary["kernel_us"] / 1e3,
         "gaps_ms": ms - summary["kernel_us"] / 1e3,
@@ -130,17 +131,20 @@ def main() -> None:
     ap.add_argument("--models", default="transformer,mamba2,mamba1,hybrid_1_7,hybrid_30")
     ap.add_argument("--size", default="1.3b")
     ap.add_argument("--context", type=int, default=4096)
+    ap.add_argument("--gemv", default="cublas", help="decode_gemv: cublas | triton")
+    ap.add_argument("--fused-only", action="store_true", help="skip the plain step")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "step_profile.jsonl", "a") as f:
         for name in args.models.split(","):
-            for fused in (False, True):
-                rec = measure(name, args.size, args.context, fused)
+            for fused in (True,) if args.fused_only else (False, True):
+                rec = measure(name, args.size, args.context, fused, args.gemv)
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
                 print(
-                    f"{name:>11} {'fused' if fused else 'plain'}: {rec['graph_ms']:.3f} ms a "
+                    f"{name:>11} {'fused' if fused else 'plain'} {args.gemv}: "
+                    f"{rec['graph_ms']:.3f} ms a "
                     f"token; kernels {rec['kernel_ms']:.3f} (GEMMs {rec['gemm_ms']:.3f}, "
                     f"{rec['gemm_weight_gbps']:.0f} GB/s on the weights), gaps "
                     f"{rec['gaps_ms']:.3f}, {rec['launches']:.0f} launches",

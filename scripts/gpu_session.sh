@@ -23,6 +23,7 @@
 #   coldab   prefills with the short cold start and with a full one ($COLDAB), to compare
 #   peers    mamba-ssm's and causal-conv1d's CUDA built for this GPU, beside ours (kernels suite)
 #   profile  the decode step's kernels, GEMMs and gaps, plain and fused, every 1.3B model at 4K
+#   gemv     the decode GEMV: GPU tests, bench beside cuBLAS, profile and decode suite on it
 #   testgpu  `make test-gpu` (every gpu-marked test, or pytest $TESTGPU_ARGS) under $TESTGPU_LIMIT s
 #   standard `make bench`'s GPU suite into $RUNS/$STANDARD_ID (default standard-gpu), resumable
 #            across calls: carry $RUNS with the next call and it goes on where the time limit
@@ -178,6 +179,14 @@ peers)  # `make peers` (mamba-ssm's and causal-conv1d's CUDA built for this GPU 
         'suite.kernels.backends.ssd=[triton,mamba_ssm,fla]' \
         'suite.kernels.backends.selective_scan=[triton,mamba_ssm]' \
         'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;
+gemv)  # the decode GEMV (kernels/gemv): GPU tests, its bench beside cuBLAS, the fused step's
+    # profile on it, then the decode suite at 4K on it, every point's canary against F.linear
+    step gemv_kernel 120 bash -c ".venv/bin/python -m pytest -q -m gpu tests/kernels/test_gemv_gpu.py \
+        && .venv/bin/python -m kernels.gemv.bench_gpu --out $OUT/results/gemv"
+    step gemv_profile "${PROFILE_LIMIT:-120}" .venv/bin/python -m models.step_profile \
+        --out "$OUT/results/step_profile_gemv" --gemv triton --fused-only
+    step gemv_decode 200 .venv/bin/python -m harness suite=standard 'suite.measure=[decode]' \
+        'sweep.context=[4k,1m]' +suite.model_overrides.decode_gemv=triton run.id=decode-gemv $R ;;
 profile)  # where a batch-1 decode step's time goes: kernels, GEMMs, gaps (models/step_profile.py)
     step profile "${PROFILE_LIMIT:-240}" .venv/bin/python -m models.step_profile \
         --out "$OUT/results/step_profile" ;;
@@ -244,7 +253,7 @@ example)  # one report over every run in $EXAMPLE, figures also as PNG (the READ
     .venv/bin/python -m harness.report "$EXAMPLE" --png "$out/figures" >"$OUT/example.log" 2>&1
     echo "example: rc=$?"; tail -3 "$OUT/example.log"
     tar czf "$OUT/run-example.tgz" "$out" ;;
-*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | coldab | peers | profile | testgpu | standard | queue | example)"; exit 2 ;;
+*) echo "unknown step $s (kernels | pool | recall | quality | decode | llama | checks | fused | verify | coldab | peers | profile | gemv | testgpu | standard | queue | example)"; exit 2 ;;
 esac; done
 # At most 8 files come back: one tarball of everything replaces the per-step ones (which stay
 # only when the call is cut short before this line).

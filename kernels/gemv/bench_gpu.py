@@ -1,0 +1,65 @@
+"""Time the decode GEMV against F.linear (cuBLAS) at the 1.3B models' one-row shapes.
+
+    python -m kernels.gemv.bench_gpu --out $OUT
+
+Each weight [N, K] bf16, one row of activations; both ways checked against the fp32 reference,
+then timed inside a CUDA graph (triton.testing.do_bench_cudagraph, median, as the decode step
+runs them); bandwidth counts one read of the weight. Writes OUT/gemv.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from triton.testing import do_bench_cudagraph
+
+from kernels.gemv import gemv, gemv_ref
+
+# (name, N, K): the 1.3B presets' projections as the step calls them (models/*.py)
+SHAPES = [
+    ("mamba2 in_proj", 8512, 2048),
+    ("mamba2 out_proj", 2048, 4096),
+    ("attention wqkv", 3072, 2048),
+    ("attention wo", 2048, 2048),
+    ("mlp gate / up", 5632, 2048),
+    ("mlp down", 2048, 5632),
+    ("mamba1 in_proj", 8192, 2048),
+    ("mamba1 x_proj", 160, 4096),
+    ("lm_head", 50280, 2048),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=Path("gemv_out"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "gemv.jsonl", "a") as f:
+        for name, N, K in SHAPES:
+            x = torch.randn(1, K, device="cuda", dtype=torch.bfloat16)
+            w = (torch.randn(N, K, device="cuda") * K**-0.5).to(torch.bfloat16)
+            ref = gemv_ref(x, w).float()
+            rec = {"shape": name, "N": N, "K": K, "weight_mb": w.numel() * 2 / 1e6}
+            ways = (
+                ("triton", lambda x=x, w=w: gemv(x, w)),
+                ("cublas", lambda x=x, w=w: F.linear(x, w)),
+            )
+            for way, fn in ways:
+                err = ((fn().float() - ref).norm() / ref.norm()).item()
+                us = do_bench_cudagraph(fn, rep=50) * 1e3
+                rec[way] = {"us": us, "tb_s": w.numel() * 2 / us / 1e6, "rel_err": err}
+            f.write(json.dumps(rec) + "\n")
+            t, c = rec["triton"], rec["cublas"]
+            print(
+                f"{name:>16} {N:>6}x{K:<5} triton {t['us']:7.2f} us {t['tb_s']:5.2f} TB/s | "
+                f"cublas {c['us']:7.2f} us {c['tb_s']:5.2f} TB/s",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Batch-1 matrix-vector product in Triton, for the decode step (models/README.md, "Where a
+batch-1 step's time goes": cuBLAS's GEMVs read the 1.3B models' weights at 2.4-2.6 TB/s, 50-54%
+of the H200's bandwidth, and are most of the step).
+
+Memory-bound: the weight is read once and nothing else is large, so the kernel is a stream over
+W's rows. One program owns BLOCK_N output rows and walks K in BLOCK_K slices, keeping a
+[BLOCK_N, BLOCK_K] float32 partial product and reducing it once at the end (no split-K, so no
+second kernel and no atomics); loads are marked evict-first, since no weight is read twice in a
+step. The grid depends on N only: capturable in a CUDA graph. Offsets into W are int64 (lm_head
+rows x K pass 2^31 at large vocabularies times widths).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+FIXED = dict(BLOCK_N=4, BLOCK_K=64, num_warps=4)  # the CPU interpreter and set_autotune(False)
+AUTOTUNE = True
+
+
+def set_autotune(enabled: bool) -> bool:
+    """Switch between autotuned and fixed configs; returns the previous setting."""
+    global AUTOTUNE
+    previous, AUTOTUNE = AUTOTUNE, bool(enabled)
+    return previous
+
+
+@triton.jit
+def _gemv(X, W, Y, N, K, stride_wn, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    pid = tl.program_id(0)
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask_n = offs_n < N
+    rows = W + offs_n.to(tl.int64)[:, None] * stride_wn
+    acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        offs_k = k0 + tl.arange(0, BLOCK_K)
+        mask_k = offs_k < K
+        w = tl.load(
+            rows + offs_k[None, :],
+            mask=mask_n[:, None] & mask_k[None, :],
+            other=0.0,
+            eviction_policy="evict_first",
+        )
+        x = tl.load(X + offs_k, mask=mask_k, other=0.0)
+        acc += w.to(tl.float32) * x.to(tl.float32)[None, :]
+    tl.store(Y + offs_n, tl.sum(acc, 1).to(Y.dtype.element_ty), mask=mask_n)
+
+
+def _prune(configs, named_args, **kwargs):
+    """No K slice wider than K itself (all but the narrowest such config)."""
+    K = {**named_args, **kwargs}["K"]
+    kept = [c for c in configs if c.kwargs["BLOCK_K"] <= max(64, triton.next_power_of_2(K))]
+    return kept or configs[:1]
+
+
+CONFIGS = [
+    triton.Config({"BLOCK_N": bn, "BLOCK_K": bk}, num_warps=w)
+    for bn in (2, 4, 8, 16)
+    for bk in (256, 512, 1024)
+    for w in (4, 8)
+]
+_gemv_tuned = triton.autotune(
+    CONFIGS, key=["N", "K"], prune_configs_by={"early_config_prune": _prune}
+)(_gemv)
+
+
+def gemv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [..., K] holding one row in all (contiguous), weight [N, K] with unit stride along K
+    -> [..., N] in x's dtype (see reference.py)."""
+    K = x.shape[-1]
+    N = weight.shape[0]
+    if x.numel() != K:
+        raise ValueError(f"gemv takes one row of activations, got shape {tuple(x.shape)}")
+    if weight.dim() != 2 or weight.shape[1] != K or weight.stride(1) != 1:
+        raise ValueError(
+            f"weight must be [N, {K}] with unit stride along K, got {tuple(weight.shape)} "
+            f"strides {weight.stride()}"
+        )
+    x = x.contiguous()
+    y = torch.empty(*x.shape[:-1], N, dtype=x.dtype, device=x.device)
+    args = (x, weight, y, N, K, weight.stride(0))
+    if os.environ.get("TRITON_INTERPRET") == "1" or not AUTOTUNE:
+        _gemv[(triton.cdiv(N, FIXED["BLOCK_N"]),)](*args, **FIXED)
+    else:
+        _gemv_tuned[lambda m: (triton.cdiv(N, m["BLOCK_N"]),)](*args)
+    return y

@@ -1,0 +1,51 @@
+"""nn.Linear layers whose one-row calls (the batch-1 decode step; a batch-1 prefill's last-token
+logits) run the Triton GEMV (kernels/gemv) when the model's `decode_gemv` is "triton"; every other
+call (a prefill's many rows, training) stays on F.linear (cuBLAS)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _on_kernel_device(x: torch.Tensor) -> bool:
+    # a GPU, or Triton's CPU interpreter (the tests)
+    return x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+class DecodeLinear(nn.Linear):
+    """An nn.Linear without bias holding the same weight Parameter (same state_dict key, a tied
+    lm_head stays tied); a single row without autograd or torch.compile takes the GEMV."""
+
+    use_gemv = True  # the canary's torch reference step turns it off (models/reference_step.py)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            self.use_gemv
+            and self.bias is None
+            and x.numel() == self.in_features
+            and _on_kernel_device(x)
+            and not torch.is_grad_enabled()
+            and not torch.compiler.is_compiling()
+        ):
+            from kernels.gemv import gemv
+
+            return gemv(x, self.weight)
+        return F.linear(x, self.weight, self.bias)
+
+
+def use_decode_gemv(model: nn.Module) -> int:
+    """Swap every bias-free nn.Linear under `model` for a DecodeLinear on the same weight;
+    returns how many were swapped."""
+    swapped = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Linear and child.bias is None:
+                new = DecodeLinear(child.in_features, child.out_features, bias=False, device="meta")
+                new.weight = child.weight
+                setattr(parent, name, new)
+                swapped += 1
+    return swapped
