@@ -113,6 +113,7 @@ def build(run_dir: Path, compare: Path | None = None, claims=(), workers: int | 
     env.filters["bytes"] = format_bytes
     env.filters["len"] = fmt_len
     env.filters["num"] = tables.fmt_num
+    env.filters["key"] = tables.sort_key
     env.filters["est"] = _estimate_text
     env.globals["anchors"] = anchors
     return env.get_template("index.html.j2").render(

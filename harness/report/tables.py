@@ -71,6 +71,13 @@ def fmt_num(v, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+def sort_key(v) -> str:
+    """A number for a cell's data-v, to 12 significant digits: enough to sort by, and a value
+    computed from bootstraps or fits reads the same on every machine (numpy's SIMD paths round
+    the last bit differently by CPU: a committed report re-rendered elsewhere differed there)."""
+    return "" if missing(v) else f"{float(v):.12g}"
+
+
 def cell(kind: str, v) -> str:
     """One <td>: display text, data-v (the raw value, so sorting is numeric) and css class."""
     from harness.report.facts import fmt_len
@@ -86,11 +93,11 @@ def cell(kind: str, v) -> str:
     elif kind == "int":
         text = key = str(int(v))
     elif kind == "pct":
-        text, key = f"{100 * float(v):.3g}%", repr(float(v))
+        text, key = f"{100 * float(v):.3g}%", sort_key(v)
     elif kind == "bytes":
-        text, key = format_bytes(float(v)), repr(float(v))
+        text, key = format_bytes(float(v)), sort_key(v)
     else:
-        text, key = fmt_num(v), repr(float(v))
+        text, key = fmt_num(v), sort_key(v)
     return f'<td data-v="{key}">{escape(text)}</td>'
 
 

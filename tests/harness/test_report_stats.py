@@ -134,3 +134,18 @@ def test_crossover_interval_covers_the_true_crossing_in_most_repeats():
         ]
         hits += any(c.lo <= 1000 <= c.hi for c in xs)
     assert hits >= 34
+
+
+def test_sort_keys_read_the_same_whatever_the_last_bit():
+    """A crossover or ratio computed on another CPU can differ in its last bit; the report's
+    data-v must not (a committed report re-rendered elsewhere must match byte for byte)."""
+    import math
+
+    from harness.report.tables import cell, sort_key
+
+    v = 93206.9735982136
+    w = math.nextafter(v, math.inf)
+    assert repr(v) != repr(w) and sort_key(v) == sort_key(w) == "93206.9735982"
+    assert cell("num", v) == cell("num", w)
+    assert sort_key(None) == sort_key(float("nan")) == ""
+    assert float(sort_key(1234567.891)) == 1234567.891  # sorting still sees the value
