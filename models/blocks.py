@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.linear import swiglu_gemv
+
 
 def _inv_rms(x: torch.Tensor, eps: float) -> torch.Tensor:
     """1 / rms(x) over the last dim, float32: [..., D] -> [..., 1]."""
@@ -82,7 +84,8 @@ class MLP(nn.Module):
         return out
 
     def step(self, x: torch.Tensor, cache=None, pos=None, **_) -> torch.Tensor:
-        return self._mlp(x)
+        h = swiglu_gemv(self.gate, self.up, x)  # decode_gemv=triton, one row: one kernel
+        return self._mlp(x) if h is None else self.down(h)
 
 
 def rope_angles(positions: torch.Tensor, head_dim: int, theta: float) -> torch.Tensor:

@@ -22,19 +22,32 @@ class DecodeLinear(nn.Linear):
 
     use_gemv = True  # the canary's torch reference step turns it off (models/reference_step.py)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
+    def takes_gemv(self, x: torch.Tensor) -> bool:
+        return (
             self.use_gemv
             and self.bias is None
             and x.numel() == self.in_features
             and _on_kernel_device(x)
             and not torch.is_grad_enabled()
             and not torch.compiler.is_compiling()
-        ):
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.takes_gemv(x):
             from kernels.gemv import gemv
 
             return gemv(x, self.weight)
         return F.linear(x, self.weight, self.bias)
+
+
+def swiglu_gemv(gate: nn.Module, up: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """silu(gate(x)) * up(x) as one kernel where both take the GEMV for x (a SwiGLU MLP in the
+    decode step: one launch instead of two GEMVs and two elementwise kernels); None otherwise."""
+    if isinstance(gate, DecodeLinear) and isinstance(up, DecodeLinear) and gate.takes_gemv(x):
+        from kernels.gemv import gemv_swiglu
+
+        return gemv_swiglu(x, gate.weight, up.weight)
+    return None
 
 
 def use_decode_gemv(model: nn.Module) -> int:

@@ -30,24 +30,35 @@ def set_autotune(enabled: bool) -> bool:
 
 
 @triton.jit
-def _gemv(X, W, Y, N, K, stride_wn, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+def _gemv(
+    X, W, W2, Y, N, K, stride_wn, stride_w2n,
+    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SWIGLU: tl.constexpr,
+):  # fmt: skip
+    # SWIGLU: W is the MLP's gate and W2 its up projection; y = silu(W x) * (W2 x), both rows
+    # read in the same pass (one launch, no [d_ff] intermediates between three kernels)
     pid = tl.program_id(0)
     offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
     mask_n = offs_n < N
     rows = W + offs_n.to(tl.int64)[:, None] * stride_wn
+    rows2 = W2 + offs_n.to(tl.int64)[:, None] * stride_w2n
     acc = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
+    acc2 = tl.zeros([BLOCK_N, BLOCK_K], tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         mask_k = offs_k < K
-        w = tl.load(
-            rows + offs_k[None, :],
-            mask=mask_n[:, None] & mask_k[None, :],
-            other=0.0,
-            eviction_policy="evict_first",
-        )
-        x = tl.load(X + offs_k, mask=mask_k, other=0.0)
-        acc += w.to(tl.float32) * x.to(tl.float32)[None, :]
-    tl.store(Y + offs_n, tl.sum(acc, 1).to(Y.dtype.element_ty), mask=mask_n)
+        mask = mask_n[:, None] & mask_k[None, :]
+        x = tl.load(X + offs_k, mask=mask_k, other=0.0).to(tl.float32)[None, :]
+        w = tl.load(rows + offs_k[None, :], mask=mask, other=0.0, eviction_policy="evict_first")
+        acc += w.to(tl.float32) * x
+        if SWIGLU:
+            w2 = tl.load(
+                rows2 + offs_k[None, :], mask=mask, other=0.0, eviction_policy="evict_first"
+            )
+            acc2 += w2.to(tl.float32) * x
+    y = tl.sum(acc, 1)
+    if SWIGLU:
+        y = y * tl.sigmoid(y) * tl.sum(acc2, 1)
+    tl.store(Y + offs_n, y.to(Y.dtype.element_ty), mask=mask_n)
 
 
 def _prune(configs, named_args, **kwargs):
@@ -64,27 +75,45 @@ CONFIGS = [
     for w in (4, 8)
 ]
 _gemv_tuned = triton.autotune(
-    CONFIGS, key=["N", "K"], prune_configs_by={"early_config_prune": _prune}
+    CONFIGS, key=["N", "K", "SWIGLU"], prune_configs_by={"early_config_prune": _prune}
 )(_gemv)
 
 
-def gemv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x [..., K] holding one row in all (contiguous), weight [N, K] with unit stride along K
-    -> [..., N] in x's dtype (see reference.py)."""
+def _check(x: torch.Tensor, weight: torch.Tensor, name: str) -> None:
     K = x.shape[-1]
-    N = weight.shape[0]
     if x.numel() != K:
         raise ValueError(f"gemv takes one row of activations, got shape {tuple(x.shape)}")
     if weight.dim() != 2 or weight.shape[1] != K or weight.stride(1) != 1:
         raise ValueError(
-            f"weight must be [N, {K}] with unit stride along K, got {tuple(weight.shape)} "
+            f"{name} must be [N, {K}] with unit stride along K, got {tuple(weight.shape)} "
             f"strides {weight.stride()}"
         )
+
+
+def _launch(x, weight, weight2, swiglu: bool) -> torch.Tensor:
+    K, N = x.shape[-1], weight.shape[0]
     x = x.contiguous()
     y = torch.empty(*x.shape[:-1], N, dtype=x.dtype, device=x.device)
-    args = (x, weight, y, N, K, weight.stride(0))
+    args = (x, weight, weight2, y, N, K, weight.stride(0), weight2.stride(0))
     if os.environ.get("TRITON_INTERPRET") == "1" or not AUTOTUNE:
-        _gemv[(triton.cdiv(N, FIXED["BLOCK_N"]),)](*args, **FIXED)
+        _gemv[(triton.cdiv(N, FIXED["BLOCK_N"]),)](*args, SWIGLU=swiglu, **FIXED)
     else:
-        _gemv_tuned[lambda m: (triton.cdiv(N, m["BLOCK_N"]),)](*args)
+        _gemv_tuned[lambda m: (triton.cdiv(N, m["BLOCK_N"]),)](*args, SWIGLU=swiglu)
     return y
+
+
+def gemv(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x [..., K] holding one row in all, weight [N, K] with unit stride along K -> [..., N] in
+    x's dtype (see reference.py)."""
+    _check(x, weight, "weight")
+    return _launch(x, weight, weight, False)
+
+
+def gemv_swiglu(x: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor) -> torch.Tensor:
+    """silu(x W_gate^T) * (x W_up^T) for one row x [..., K], both weights [N, K]: a SwiGLU MLP's
+    first half in one pass (see reference.py)."""
+    _check(x, w_gate, "w_gate")
+    _check(x, w_up, "w_up")
+    if w_up.shape != w_gate.shape:
+        raise ValueError(f"w_up {tuple(w_up.shape)} must match w_gate {tuple(w_gate.shape)}")
+    return _launch(x, w_gate, w_up, True)

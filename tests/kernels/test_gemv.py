@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.gemv import gemv, gemv_ref
+from kernels.gemv import gemv, gemv_ref, gemv_swiglu, gemv_swiglu_ref
 from tests.kernels.conftest import assert_close
 
 
@@ -35,3 +35,15 @@ def test_bad_inputs_name_the_problem():
         gemv(torch.randn(2, 8), torch.randn(4, 8))
     with pytest.raises(ValueError, match="unit stride along K"):
         gemv(torch.randn(8), torch.randn(8, 4).t())
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float16, 2e-3)])
+@pytest.mark.parametrize("N, K", [(7, 100), (48, 32)])
+def test_swiglu_matches_reference(N, K, dtype, tol):
+    g = torch.Generator().manual_seed(N + K)
+    x = torch.randn(1, 1, K, generator=g).to(dtype)
+    wg, wu = (torch.randn(N, K, generator=g).to(dtype) for _ in range(2))
+    out = gemv_swiglu(x, wg, wu)
+    assert_close("gemv_swiglu", out, gemv_swiglu_ref(x, wg, wu), tol)
+    with pytest.raises(ValueError, match="must match w_gate"):
+        gemv_swiglu(x, wg, wu[:-1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.gemv import gemv, gemv_ref
+from kernels.gemv import gemv, gemv_ref, gemv_swiglu, gemv_swiglu_ref
 from tests.kernels.conftest import assert_close
 
 pytestmark = [
@@ -36,3 +36,11 @@ def test_cuda_graph_replay_reads_the_new_input():
     x.copy_(torch.randn_like(x))
     graph.replay()
     assert_close("replay", y, gemv_ref(x, w), 1e-2)
+
+
+def test_swiglu_bf16_at_the_mlp_shape():
+    g = torch.Generator(device="cuda").manual_seed(1)
+    x = torch.randn(1, 1, 2048, device="cuda", generator=g).to(torch.bfloat16)
+    wg, wu = ((torch.randn(5632, 2048, device="cuda", generator=g) * 2048**-0.5).to(torch.bfloat16)
+              for _ in range(2))  # fmt: skip
+    assert_close("swiglu", gemv_swiglu(x, wg, wu), gemv_swiglu_ref(x, wg, wu), 1e-2)

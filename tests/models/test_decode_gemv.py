@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import models
+from models.blocks import MLP
 from models.linear import DecodeLinear
 from models.reference_step import torch_step_path
 from tests.kernels.conftest import assert_close
@@ -26,9 +27,14 @@ BACKENDS = {"attention": "math", "ssm": "triton", "conv": "triton"}
 def test_step_on_the_gemv_equals_the_cublas_step(name, monkeypatch):
     import kernels.gemv as gemv_module
 
-    calls = []
-    real = gemv_module.gemv
+    calls, swiglu = [], []
+    real, real_swiglu = gemv_module.gemv, gemv_module.gemv_swiglu
     monkeypatch.setattr(gemv_module, "gemv", lambda x, w: calls.append(w.shape) or real(x, w))
+    monkeypatch.setattr(
+        gemv_module,
+        "gemv_swiglu",
+        lambda x, g, u: swiglu.append(g.shape) or real_swiglu(x, g, u),
+    )
     torch.manual_seed(0)
     cfg = {**TINY, "n_layer": 4, "chunk_size": 16}
     plain = models.create(name, backends=BACKENDS, **cfg).eval().to(DEV)
@@ -48,13 +54,16 @@ def test_step_on_the_gemv_equals_the_cublas_step(name, monkeypatch):
             got = fast.step(ids[:, t : t + 1], caches[1])
             assert_close(f"{name} step {t}", got, want, 1e-5)
     linears = [m for m in fast.modules() if isinstance(m, DecodeLinear)]
-    assert len(calls) == 3 * len(linears) and linears  # every projection, every step
+    mlps = [m for m in fast.modules() if isinstance(m, MLP)]
+    # every projection, every step: an MLP's gate and up as one SwiGLU kernel
+    assert len(calls) == 3 * (len(linears) - 2 * len(mlps)) and linears
+    assert len(swiglu) == 3 * len(mlps) and (name != "transformer" or mlps)
     assert fast.kernel_backends()["decode_gemv"] == "triton"
     assert "decode_gemv" not in plain.kernel_backends()
     calls.clear()
     with torch.no_grad(), torch_step_path(fast):  # the canary's reference: F.linear
         fast.step(ids[:, 7:8], caches[1])
-    assert not calls
+    assert not calls and len(swiglu) == 3 * len(mlps)
 
 
 def test_a_tied_lm_head_stays_tied_and_a_bad_choice_names_the_field():
