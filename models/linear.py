@@ -23,13 +23,18 @@ class DecodeLinear(nn.Linear):
     use_gemv = True  # the canary's torch reference step turns it off (models/reference_step.py)
 
     def takes_gemv(self, x: torch.Tensor) -> bool:
+        """One row, no autograd, compile or autocast (which would change the output dtype), the
+        weight's dtype and unit stride along K: anything else is F.linear's."""
         return (
             self.use_gemv
             and self.bias is None
             and x.numel() == self.in_features
+            and x.dtype == self.weight.dtype
+            and self.weight.stride(1) == 1
             and _on_kernel_device(x)
             and not torch.is_grad_enabled()
             and not torch.compiler.is_compiling()
+            and not torch.is_autocast_enabled(x.device.type)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -181,12 +181,18 @@ peers)  # `make peers` (mamba-ssm's and causal-conv1d's CUDA built for this GPU 
         'suite.kernels.backends.conv1d=[triton,causal_conv1d]' run.id=kernels-peers $R ;;
 gemv)  # the decode GEMV (kernels/gemv): GPU tests, its bench beside cuBLAS, the fused step's
     # profile on it, then the decode suite at 4K on it, every point's canary against F.linear
-    step gemv_kernel 120 bash -c ".venv/bin/python -m pytest -q -m gpu tests/kernels/test_gemv_gpu.py \
-        && .venv/bin/python -m kernels.gemv.bench_gpu --out $OUT/results/gemv"
-    step gemv_profile "${PROFILE_LIMIT:-120}" .venv/bin/python -m models.step_profile \
+    # (tuned configs on disk: the tests, the bench and each worker would otherwise re-tune)
+    export TRITON_CACHE_AUTOTUNING=1
+    step gemv_kernel "${GEMV_LIMIT:-240}" bash -c ".venv/bin/python -m pytest -q -m gpu \
+        tests/kernels/test_gemv_gpu.py && .venv/bin/python -m kernels.gemv.bench_gpu \
+        --out $OUT/results/gemv"
+    step gemv_profile "${GEMV_LIMIT:-240}" .venv/bin/python -m models.step_profile \
         --out "$OUT/results/step_profile_gemv" --gemv triton --fused-only
-    step gemv_decode 200 .venv/bin/python -m harness suite=standard 'suite.measure=[decode]' \
-        'sweep.context=[4k,1m]' +suite.model_overrides.decode_gemv=triton run.id=decode-gemv $R ;;
+    # the same points on cuBLAS first, the same call's baseline
+    d="suite=standard suite.measure=[decode] sweep.context=[4k,1m] $R"
+    step gemv_decode "${GEMV_DECODE_LIMIT:-400}" bash -c ".venv/bin/python -m harness $d \
+        run.id=decode-cublas && .venv/bin/python -m harness $d \
+        +suite.model_overrides.decode_gemv=triton run.id=decode-gemv" ;;
 profile)  # where a batch-1 decode step's time goes: kernels, GEMMs, gaps (models/step_profile.py)
     step profile "${PROFILE_LIMIT:-240}" .venv/bin/python -m models.step_profile \
         --out "$OUT/results/step_profile" ;;

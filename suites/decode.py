@@ -60,12 +60,15 @@ def preflight(point: Point, ctx) -> str | None:
     return mb.memory_preflight(point, ctx, "decode")
 
 
-def ran_backends(model, compiled: bool) -> dict:
-    """The model's kernels; a compiled step runs the torch ops of fused_decode (for inductor to
-    fuse), so the fused kernels are not named then."""
+def ran_backends(model, compiled: bool, batch: int = 1) -> dict:
+    """The model's kernels; a compiled step runs the torch ops of fused_decode and F.linear (for
+    inductor to fuse), so those kernels are not named then; the GEMV takes one row only."""
     out = dict(model.kernel_backends())
-    if compiled and "decode_fused" in out:
-        out["decode_fused"] = "off: compiled step"
+    for kind in ("decode_fused", "decode_gemv"):
+        if compiled and kind in out:
+            out[kind] = "off: compiled step"
+    if batch > 1 and "decode_gemv" in out:
+        out["decode_gemv"] = "off: batch > 1"
     return out
 
 
@@ -217,5 +220,5 @@ def run(point: Point) -> dict[str, Any]:
         },
         "samples": {"time_ms": samples.samples_ms},
         "cold": {"time_ms": samples.cold_ms, "setup_s": setup_s},
-        "backends_ran": ran_backends(bench.model, compiled),
+        "backends_ran": ran_backends(bench.model, compiled, point.batch),
     }

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.point import Point
 from suites import modelbench as mb
+from suites.decode import ran_backends
 
 USES_MODELS = True
 
@@ -161,5 +162,5 @@ def run(point: Point) -> dict[str, Any]:
             "cuda_graphs": bool(point.param("cuda_graphs")),
         },
         "samples": {"time_ms": samples.samples_ms},
-        "backends_ran": bench.model.kernel_backends(),
+        "backends_ran": ran_backends(bench.model, False, batch),
     }

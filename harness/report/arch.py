@@ -42,9 +42,10 @@ KINDS = {
     "mamba1": ("ssm", "conv"),
     "hybrid": ("attention", "ssm"),
 }
-# the decode step with its small ops fused (ModelConfig.fused_decode), in every family's label:
-# a fused and a plain step never share a legend entry
-SHARED_KINDS = ("decode_fused",)
+# the decode step with its small ops fused (ModelConfig.fused_decode) and its one-row products
+# on the Triton GEMV (decode_gemv), in every family's label: steps that differ there never share
+# a legend entry
+SHARED_KINDS = ("decode_fused", "decode_gemv")
 
 OPS = ("attention", "ssd", "selective_scan", "conv1d")
 

@@ -178,10 +178,12 @@ def _get(d: Any, *path: str) -> Any:
 
 
 def _decode_step(ran: dict, m: dict) -> str:
-    """Which decode step a record timed: "compiled", "fused" or "" (the plain step, or none)."""
+    """Which decode step a record timed: "compiled", "fused", "fused+gemv", "gemv" or "" (the
+    plain step, or none)."""
     if m.get("compiled"):
         return "compiled"
-    return "fused" if ran.get("decode_fused") == "triton" else ""
+    parts = [k for k in ("fused", "gemv") if ran.get(f"decode_{k}") == "triton"]
+    return "+".join(parts)
 
 
 def flatten(rec: dict[str, Any]) -> dict[str, Any]:

@@ -62,10 +62,18 @@ def _gemv(
 
 
 def _prune(configs, named_args, **kwargs):
-    """No K slice wider than K itself (all but the narrowest such config)."""
-    K = {**named_args, **kwargs}["K"]
-    kept = [c for c in configs if c.kwargs["BLOCK_K"] <= max(64, triton.next_power_of_2(K))]
-    return kept or configs[:1]
+    """Configs worth timing: BLOCK_K no wider than K rounded up to a power of two, and at most 64
+    float32 accumulator elements a thread (two accumulators under SWIGLU): past that the
+    partial products spill to local memory, which costs compile and tuning time and never wins."""
+    args = {**named_args, **kwargs}
+    cap_k = max(64, triton.next_power_of_2(args["K"]))
+    accumulators = 2 if args.get("SWIGLU") else 1
+
+    def fits(c):
+        per_thread = c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] // (32 * c.num_warps)
+        return c.kwargs["BLOCK_K"] <= cap_k and per_thread * accumulators <= 64
+
+    return [c for c in configs if fits(c)] or configs[:1]
 
 
 CONFIGS = [

@@ -96,23 +96,36 @@ def test_report_with_compare_shows_both_runs(tmp_path):
     assert "git" in page.texts["compare"] and "ffff000011" in page.texts["compare"]
 
 
+def _decode_run(path, seed, extra: dict):
+    b = synth.Builder(seed)
+    for L in (4 * K, 16 * K):
+        ms = 2.0 if extra else 3.2
+        s = list(ms * np.exp(b.rng.normal(0, 0.02, 30)))
+        be = {"ssm": "triton", "conv": "triton"} | extra
+        b.add("decode", "mamba2", L, "ok", backends=be, time_samples=s,
+              metrics={"time_ms": float(np.median(s)), "time": {"count": 30}})  # fmt: skip
+    return synth.write(path, b.records)
+
+
+FUSED = {"decode_fused": "triton"}
+
+
 def test_a_fused_decode_step_is_not_paired_with_a_plain_one(tmp_path):
     """Fused and plain decode steps are different measurements: named apart in the legend, never
     compared as one point getting faster."""
-
-    def decode_run(name, seed, fused):
-        b = synth.Builder(seed)
-        for L in (4 * K, 16 * K):
-            ms = 2.0 if fused else 3.2
-            s = list(ms * np.exp(b.rng.normal(0, 0.02, 30)))
-            be = {"ssm": "triton", "conv": "triton"} | ({"decode_fused": "triton"} if fused else {})
-            b.add("decode", "mamba2", L, "ok", backends=be, time_samples=s,
-                  metrics={"time_ms": float(np.median(s)), "time": {"count": 30}})  # fmt: skip
-        return synth.write(tmp_path / name, b.records)
-
-    plain, fused = decode_run("a", 0, False), decode_run("b", 1, True)
+    plain, fused = _decode_run(tmp_path / "a", 0, {}), _decode_run(tmp_path / "b", 1, FUSED)
     rows = Facts(data.load(fused)).rows("decode", model="mamba2")
     assert set(rows["decode_step"]) == {"fused"}
     assert set(rows["backend"]) == {"conv=triton decode_fused=triton ssm=triton"}
     cmp = compared(plain, fused)
+    assert cmp.rows == [] and cmp.only_a == cmp.only_b == 2
+
+
+def test_a_step_on_the_triton_gemv_is_not_paired_with_one_on_cublas(tmp_path):
+    fused = _decode_run(tmp_path / "a", 0, FUSED)
+    gemv = _decode_run(tmp_path / "b", 1, FUSED | {"decode_gemv": "triton"})
+    rows = Facts(data.load(gemv)).rows("decode", model="mamba2")
+    assert set(rows["decode_step"]) == {"fused+gemv"}
+    assert set(rows["backend"]) == {"conv=triton decode_fused=triton decode_gemv=triton ssm=triton"}
+    cmp = compared(fused, gemv)
     assert cmp.rows == [] and cmp.only_a == cmp.only_b == 2

@@ -47,3 +47,35 @@ def test_swiglu_matches_reference(N, K, dtype, tol):
     assert_close("gemv_swiglu", out, gemv_swiglu_ref(x, wg, wu), tol)
     with pytest.raises(ValueError, match="must match w_gate"):
         gemv_swiglu(x, wg, wu[:-1])
+
+
+@pytest.mark.parametrize("swiglu", [False, True])
+def test_every_autotune_config_computes_the_same(swiglu):
+    """The GPU picks among CONFIGS; each must be right (K past one slice for the narrow ones, N
+    not a multiple of any BLOCK_N), so the tuner can only choose speed, never a wrong answer."""
+    import triton
+
+    from kernels.gemv import triton as kt
+
+    N, K = 19, 300
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(K, generator=g)
+    w, w2 = torch.randn(N, K, generator=g), torch.randn(N, K, generator=g)
+    ref = gemv_swiglu_ref(x, w, w2) if swiglu else gemv_ref(x, w)
+    for c in kt.CONFIGS:
+        y = torch.full((N,), float("nan"))  # an unwritten output row shows
+        grid = (triton.cdiv(N, c.kwargs["BLOCK_N"]),)
+        kt._gemv[grid](x, w, w2, y, N, K, K, K, SWIGLU=swiglu, num_warps=c.num_warps, **c.kwargs)
+        assert_close(f"{c}", y, ref, 1e-5)
+
+
+def test_prune_keeps_slices_within_k_and_accumulators_within_registers():
+    from kernels.gemv import triton as kt
+
+    kept = kt._prune(kt.CONFIGS, {"K": 300, "SWIGLU": False})
+    assert kept and all(c.kwargs["BLOCK_K"] <= 512 for c in kept)
+    wide = kt._prune(kt.CONFIGS, {"K": 8192, "SWIGLU": False})
+    per_thread = lambda c: c.kwargs["BLOCK_N"] * c.kwargs["BLOCK_K"] // (32 * c.num_warps)
+    assert max(map(per_thread, wide)) == 64
+    both = kt._prune(kt.CONFIGS, {"K": 8192, "SWIGLU": True})
+    assert both and max(map(per_thread, both)) == 32 and len(both) < len(wide)

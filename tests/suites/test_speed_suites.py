@@ -282,10 +282,13 @@ def test_a_compiled_step_does_not_claim_the_fused_kernels():
 
     class Model:
         def kernel_backends(self):
-            return {"attention": "math", "decode_fused": "triton"}
+            return {"attention": "math", "decode_fused": "triton", "decode_gemv": "triton"}
 
-    assert decode.ran_backends(Model(), compiled=True)["decode_fused"] == "off: compiled step"
+    compiled = decode.ran_backends(Model(), compiled=True)
+    assert compiled["decode_fused"] == compiled["decode_gemv"] == "off: compiled step"
     assert decode.ran_backends(Model(), compiled=False)["decode_fused"] == "triton"
+    assert decode.ran_backends(Model(), compiled=False)["decode_gemv"] == "triton"
+    assert decode.ran_backends(Model(), False, batch=8)["decode_gemv"] == "off: batch > 1"
 
 
 @pytest.mark.parametrize("model", ["transformer", "mamba2", "mamba1", "hybrid_1_7"])
@@ -338,6 +341,24 @@ def test_planted_wrong_step_kernel_makes_the_decode_point_invalid(
     with pytest.raises(InvalidOutput, match="canary: the decode step"):
         decode.run(_point("decode", model, 64, backends=freeze(backends), gen_tokens=4,
                           cuda_graphs=False, min_samples=4))  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["mamba2", "transformer"])  # the MLP: the SwiGLU kernel
+def test_planted_wrong_gemv_makes_the_decode_point_invalid(monkeypatch, model):
+    """decode_gemv=triton: the canary's reference step runs F.linear, so a GEMV (or SwiGLU
+    kernel) 10% off is caught, never timed."""
+    import kernels.gemv as gemv_module
+    import models.linear as linear
+
+    monkeypatch.setattr(linear, "_on_kernel_device", lambda x: True)  # as on a GPU
+    monkeypatch.setattr(gemv_module, "gemv", lambda x, w: 1.1 * gemv_module.gemv_ref(x, w))
+    monkeypatch.setattr(
+        gemv_module, "gemv_swiglu", lambda x, g, u: 1.1 * gemv_module.gemv_swiglu_ref(x, g, u)
+    )
+    p = _point("decode", model, 64, gen_tokens=4, cuda_graphs=False, min_samples=4,
+               overrides={**TINY, "decode_gemv": "triton"})  # fmt: skip
+    with pytest.raises(InvalidOutput, match="canary: the decode step"):
+        decode.run(p)
 
 
 def test_planted_wrong_step_kernel_makes_the_throughput_point_invalid(monkeypatch):
