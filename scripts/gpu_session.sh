@@ -192,7 +192,7 @@ gemv)  # the decode GEMV (kernels/gemv): GPU tests, its bench beside cuBLAS, the
     d="suite=standard suite.measure=[decode] sweep.context=[4k,1m] $R"
     step gemv_decode "${GEMV_DECODE_LIMIT:-400}" bash -c ".venv/bin/python -m harness $d \
         run.id=decode-cublas && .venv/bin/python -m harness $d \
-        +suite.model_overrides.decode_gemv=triton run.id=decode-gemv" ;;
+        suite.decode.gemv=true run.id=decode-gemv" ;;
 profile)  # where a batch-1 decode step's time goes: kernels, GEMMs, gaps (models/step_profile.py)
     step profile "${PROFILE_LIMIT:-240}" .venv/bin/python -m models.step_profile \
         --out "$OUT/results/step_profile" ;;

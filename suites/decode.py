@@ -34,6 +34,10 @@ class DecodeConfig:
     # write as a few Triton kernels (ModelConfig.fused_decode): 20-44% less time a token at
     # 1K-4K on the H200, every model's canary passing at 1K, 4K and 1M. false: the plain step.
     fused: bool = True
+    # On a GPU, the step's one-row products on the Triton GEMV and a SwiGLU MLP's gate and up as
+    # one kernel (ModelConfig.decode_gemv=triton, kernels/gemv). Off until measured beside
+    # cuBLAS (scripts/gpu_session.sh step `gemv`); named in the point when on.
+    gemv: bool = False
 
 
 CONFIG = DecodeConfig
@@ -49,6 +53,7 @@ def expand(ctx) -> list[Point]:
     if cfg.compile:  # only when asked: points measured before the option keep their identity
         params["compile"] = True
     params |= mb.fused_step_param(ctx, cfg.fused and not cfg.compile)  # compile fuses its own
+    params |= mb.gemv_step_param(ctx, cfg.gemv and not cfg.compile)  # compiled: F.linear
     return mb.model_points(
         ctx, "decode", params, contexts=mb.lengths(cfg.context, "suite.decode.context")
     )

@@ -26,6 +26,15 @@ def fused_step_param(ctx, fused: bool) -> dict[str, Any]:
     return {"fused_decode": True}
 
 
+def gemv_step_param(ctx, gemv: bool) -> dict[str, Any]:
+    """The decode suite's one-row products on the Triton GEMV (ModelConfig.decode_gemv) on a
+    GPU, named in the point like the fused step; an explicit suite.model_overrides.decode_gemv
+    decides instead."""
+    if not gemv or ctx.hw.device != "cuda" or "decode_gemv" in ctx.cfg.suite.model_overrides:
+        return {}
+    return {"decode_gemv": "triton"}
+
+
 def model_points(ctx, suite: str, params: dict[str, Any], contexts=None, batches=None) -> list:
     """One Point per model x batch x context, carrying the suite's params and model overrides."""
     overrides = dict(ctx.cfg.suite.model_overrides)
@@ -65,9 +74,11 @@ def lengths(values, field_name: str) -> list[int] | None:
 def model_config(point: Point):
     import models
 
-    fused = {"fused_decode": True} if point.param("fused_decode") else {}
+    step = {"fused_decode": True} if point.param("fused_decode") else {}
+    if point.param("decode_gemv"):
+        step["decode_gemv"] = point.param("decode_gemv")
     return models.config(
-        point.model, point.size, **{**fused, **dict(point.param("overrides") or ())}
+        point.model, point.size, **{**step, **dict(point.param("overrides") or ())}
     )
 
 

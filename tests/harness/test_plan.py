@@ -102,6 +102,26 @@ def test_the_gpu_decode_step_is_fused_unless_asked_otherwise(extra, fused):
     assert model_config(point).fused_decode is fused
 
 
+@pytest.mark.parametrize(
+    "extra, gemv",
+    [
+        ((), None),  # off by default: points keep their identity
+        (("suite.decode.gemv=true",), "triton"),
+        (("suite.decode.gemv=true", "suite.decode.compile=true"), None),
+        (("suite.decode.gemv=true", "+suite.model_overrides.decode_gemv=cublas"), None),
+    ],
+)
+def test_the_gpu_decode_step_takes_the_gemv_only_when_asked(extra, gemv):
+    from suites.modelbench import model_config
+
+    args = ("suite=standard", "models=[mamba2]", "sweep.context=[4k]", "suite.measure=[decode]")
+    (point,) = [p.point for p in P.plan(_gpu_ctx(*args, *extra))]
+    assert point.param("decode_gemv") == gemv
+    overridden = "+suite.model_overrides.decode_gemv=cublas" in extra
+    assert model_config(point).decode_gemv == (gemv or "cublas")
+    assert not overridden or dict(point.param("overrides"))["decode_gemv"] == "cublas"
+
+
 def test_cpu_points_keep_the_plain_step_and_their_identity():
     args = ("suite=smoke", "suite.measure=[decode,throughput]")
     points = [p.point for p in P.plan(_ctx(*args))]
