@@ -210,9 +210,10 @@ class ModelConfig:
         return Model(self, device="meta" if meta else device, dtype=dtype, backends=backends)
 
     def cost(self):
-        """The analytic cost model (models/cost.py); model=hf gets hf.HFCost, an approximation."""
+        """The analytic cost model (models/cost.py); model=hf gets hf_cost.HFCost, an
+        approximation."""
         if self.name == "hf":
-            from models.hf import HFCost
+            from models.hf_cost import HFCost
 
             return HFCost(self)
         from models.cost import CostModel

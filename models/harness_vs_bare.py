@@ -21,10 +21,6 @@ TOLERANCE = 0.10
 BARE_IMPL = "hf_llama_sdpa_cache"
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def compare(bench: list[dict], records: list[dict], impl: str = BARE_IMPL) -> list[dict]:
     """One row per length both sides measured: the harness's median TTFT, the bare median, the
     ratio and whether it is within TOLERANCE."""
@@ -57,7 +53,9 @@ def main() -> None:
     ap.add_argument("--run", type=Path, required=True, help="the harness run's folder")
     ap.add_argument("--impl", default=BARE_IMPL)
     args = ap.parse_args()
-    rows = compare(read_jsonl(args.bench), read_jsonl(args.run / "records.jsonl"), args.impl)
+    from harness.store import read_records, read_run
+
+    rows = compare(read_records(args.bench), read_run(args.run), args.impl)
     if not rows:
         raise SystemExit(f"no length measured both by the harness (model=hf) and as {args.impl}")
     for r in rows:

@@ -27,7 +27,6 @@ class DecodeLinear(nn.Linear):
         weight's dtype and unit stride along K: anything else is F.linear's."""
         return (
             self.use_gemv
-            and self.bias is None
             and x.numel() == self.in_features
             and x.dtype == self.weight.dtype
             and self.weight.stride(1) == 1
@@ -42,7 +41,7 @@ class DecodeLinear(nn.Linear):
             from kernels.gemv import gemv
 
             return gemv(x, self.weight)
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight)
 
 
 def swiglu_gemv(gate: nn.Module, up: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
@@ -55,15 +54,11 @@ def swiglu_gemv(gate: nn.Module, up: nn.Module, x: torch.Tensor) -> torch.Tensor
     return None
 
 
-def use_decode_gemv(model: nn.Module) -> int:
-    """Swap every bias-free nn.Linear under `model` for a DecodeLinear on the same weight;
-    returns how many were swapped."""
-    swapped = 0
+def use_decode_gemv(model: nn.Module) -> None:
+    """Swap every bias-free nn.Linear under `model` for a DecodeLinear on the same weight."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is nn.Linear and child.bias is None:
                 new = DecodeLinear(child.in_features, child.out_features, bias=False, device="meta")
                 new.weight = child.weight
                 setattr(parent, name, new)
-                swapped += 1
-    return swapped

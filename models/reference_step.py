@@ -33,7 +33,7 @@ def torch_step_path(model) -> Iterator[None]:
         setattr(obj, name, value)
 
     try:
-        swap(model, "cfg", dataclasses.replace(model.cfg, fused_decode=False, decode_gemv="cublas"))
+        swap(model, "cfg", dataclasses.replace(model.cfg, fused_decode=False))
         for module in model.modules():
             if isinstance(module, DecodeLinear):  # F.linear, not the Triton GEMV
                 swap(module, "use_gemv", False)

@@ -52,8 +52,9 @@ def expand(ctx) -> list[Point]:
     }
     if cfg.compile:  # only when asked: points measured before the option keep their identity
         params["compile"] = True
-    params |= mb.fused_step_param(ctx, cfg.fused and not cfg.compile)  # compile fuses its own
-    params |= mb.gemv_step_param(ctx, cfg.gemv and not cfg.compile)  # compiled: F.linear
+    # a compiled step leaves both to inductor (the torch ops and F.linear)
+    params |= mb.step_param(ctx, "fused_decode", cfg.fused and not cfg.compile)
+    params |= mb.step_param(ctx, "decode_gemv", cfg.gemv and not cfg.compile)
     return mb.model_points(
         ctx, "decode", params, contexts=mb.lengths(cfg.context, "suite.decode.context")
     )

@@ -16,23 +16,18 @@ from harness.point import Point, freeze
 CANARY_TOLERANCE = {"float32": 1e-3, "float16": 3e-2, "bfloat16": 6e-2}
 
 
-def fused_step_param(ctx, fused: bool) -> dict[str, Any]:
-    """The timing suites' decode step with its small ops fused (ModelConfig.fused_decode) on a
-    GPU, named in the point so that a step measured before it was the default keeps its own
-    identity. Off on the CPU (the fused kernels are Triton's); an explicit
-    suite.model_overrides.fused_decode decides instead."""
-    if not fused or ctx.hw.device != "cuda" or "fused_decode" in ctx.cfg.suite.model_overrides:
-        return {}
-    return {"fused_decode": True}
+# The decode-step choices a timing suite may name in its points: ModelConfig field -> its value
+# when on (the step's small ops fused; its one-row products on the Triton GEMV)
+STEP_CHOICES = {"fused_decode": True, "decode_gemv": "triton"}
 
 
-def gemv_step_param(ctx, gemv: bool) -> dict[str, Any]:
-    """The decode suite's one-row products on the Triton GEMV (ModelConfig.decode_gemv) on a
-    GPU, named in the point like the fused step; an explicit suite.model_overrides.decode_gemv
-    decides instead."""
-    if not gemv or ctx.hw.device != "cuda" or "decode_gemv" in ctx.cfg.suite.model_overrides:
+def step_param(ctx, field: str, on: bool) -> dict[str, Any]:
+    """A decode-step choice (STEP_CHOICES) on a GPU, named in the point so that a step measured
+    before it was the default keeps its own identity. Off on the CPU (the kernels are Triton's);
+    an explicit suite.model_overrides.<field> decides instead."""
+    if not on or ctx.hw.device != "cuda" or field in ctx.cfg.suite.model_overrides:
         return {}
-    return {"decode_gemv": "triton"}
+    return {field: STEP_CHOICES[field]}
 
 
 def model_points(ctx, suite: str, params: dict[str, Any], contexts=None, batches=None) -> list:
@@ -74,9 +69,7 @@ def lengths(values, field_name: str) -> list[int] | None:
 def model_config(point: Point):
     import models
 
-    step = {"fused_decode": True} if point.param("fused_decode") else {}
-    if point.param("decode_gemv"):
-        step["decode_gemv"] = point.param("decode_gemv")
+    step = {k: point.param(k) for k in STEP_CHOICES if point.param(k)}
     return models.config(
         point.model, point.size, **{**step, **dict(point.param("overrides") or ())}
     )

@@ -39,7 +39,7 @@ def expand(ctx) -> list[Point]:
         "max_batch": cfg.max_batch,
         "cuda_graphs": cfg.cuda_graphs,
         "min_samples": cfg.gen_tokens,
-    } | mb.fused_step_param(ctx, cfg.fused)
+    } | mb.step_param(ctx, "fused_decode", cfg.fused)
     own = mb.lengths(cfg.context, "suite.throughput.context")
     return mb.model_points(ctx, "throughput", params, contexts=own, batches=[1])
 
